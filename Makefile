@@ -1,0 +1,24 @@
+# The two commands of the README:
+#   make run    set up, generate the default data, run the pipeline on it
+#   make test   set up, run the whole test suite
+PY := .venv/bin/python
+DEFAULT_DATA := data/generated/credit_risk
+
+.PHONY: setup data run test clean
+
+setup:
+	@bash scripts/bootstrap.sh
+
+$(DEFAULT_DATA)/generation.json: | setup
+	$(PY) -m data.generator --out $(DEFAULT_DATA)
+
+data: setup $(DEFAULT_DATA)/generation.json
+
+run: setup data
+	TF_USE_LEGACY_KERAS=1 $(PY) local_runner.py $(ARGS)
+
+test: setup
+	TF_USE_LEGACY_KERAS=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf work $(DEFAULT_DATA)

@@ -1,0 +1,104 @@
+"""Runs the pipeline locally: LocalDagRunner, Beam DirectRunner, SQLite MLMD.
+
+  python local_runner.py                         # default data, latest span
+  python local_runner.py --description my.yaml --data-root /data/mine --span 3
+
+Prints, from ML Metadata, per-component times and where the evaluation, the
+pushed model and the metadata store are. Exits non-zero if the run failed or
+the model was not blessed (unless --allow-unblessed).
+"""
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')  # before TensorFlow loads
+
+from absl import logging  # pylint: disable=g-import-not-at-top
+from tfx import v1 as tfx
+
+from models import features
+from pipeline import configs
+from pipeline import pipeline as pipeline_lib
+from pipeline import run_summary
+from pipeline import spans
+
+
+def parse_args(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--description', default=configs.DEFAULT_DESCRIPTION,
+                      help='dataset description YAML (default: %(default)s)')
+  parser.add_argument('--data-root', help="the CSVs' root; default: the "
+                      "description's input.default_root")
+  parser.add_argument('--span', type=int, help='span to train on (default: latest)')
+  parser.add_argument('--work-dir', default=configs.DEFAULT_WORK_DIR,
+                      help='artifacts, metadata and pushed models (default: %(default)s)')
+  parser.add_argument('--pipeline-name', help='default: the dataset name')
+  parser.add_argument('--beam-mode', choices=['auto', 'in_memory', 'multi_processing'],
+                      default='auto', help='DirectRunner mode; auto picks by data size')
+  parser.add_argument('--no-cache', action='store_true',
+                      help='re-execute every component even if its inputs are unchanged')
+  parser.add_argument('--allow-unblessed', action='store_true',
+                      help='exit 0 even when the Evaluator did not bless the model')
+  return parser.parse_args(argv)
+
+
+def beam_args(mode: str, num_rows: int):
+  if mode == 'auto':
+    return configs.beam_pipeline_args(num_rows)
+  return configs.beam_pipeline_args(0 if mode == 'in_memory' else sys.maxsize)
+
+
+def main(argv=None) -> int:
+  args = parse_args(argv)
+  spec = features.load(args.description)
+  data_root = spec.resolve_root(args.data_root, configs.REPO_ROOT)
+  span, files = spans.select(data_root, spec.input_pattern, args.span)
+  num_rows = spans.count_rows(files)
+  name = args.pipeline_name or spec.name
+  work_dir = os.path.abspath(args.work_dir)
+  metadata = configs.metadata_path(work_dir, name)
+  os.makedirs(os.path.dirname(metadata), exist_ok=True)
+  beam = beam_args(args.beam_mode, num_rows)
+  print(f'Dataset {spec.name}: span {span} ({num_rows:,} rows in {len(files)} '
+        f'file(s) under {data_root}); Beam {" ".join(beam)}', flush=True)
+
+  schema_path = configs.curated_schema_path(spec.name)
+  pipeline = pipeline_lib.create_pipeline(
+      pipeline_name=name,
+      pipeline_root=configs.pipeline_root(work_dir, name),
+      data_root=data_root,
+      spec=spec,
+      serving_model_dir=configs.serving_model_dir(work_dir, name),
+      span=args.span,
+      schema_path=schema_path,
+      metadata_connection_config=tfx.orchestration.metadata
+      .sqlite_metadata_connection_config(metadata),
+      beam_pipeline_args=beam,
+      enable_cache=not args.no_cache)
+
+  started = time.time()
+  failure = None
+  try:
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+  except Exception as e:  # pylint: disable=broad-except
+    failure = e
+  wall = time.time() - started
+
+  summary = run_summary.summarize(metadata, name)
+  print('\n' + run_summary.format_summary(summary, wall), flush=True)
+  if failure is not None:
+    print(f'\nFAILED: {type(failure).__name__}: {failure}', file=sys.stderr)
+    return 1
+  if not summary.blessed and not args.allow_unblessed:
+    print('\nThe candidate model was NOT blessed, so nothing was pushed. See the '
+          'evaluation above (thresholds in the dataset description).', file=sys.stderr)
+    return 2
+  return 0
+
+
+if __name__ == '__main__':
+  logging.set_verbosity(logging.WARNING)
+  sys.exit(main())

@@ -1,0 +1,7 @@
+"""Features, preprocessing and the Keras model, all driven by a dataset description."""
+
+import os
+
+# TFX 1.16's Keras code paths need Keras 2 (tf-keras); TensorFlow reads this
+# when it is first imported (../shared/STACK.md).
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')

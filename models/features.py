@@ -1,0 +1,256 @@
+"""The dataset description: one YAML file that tells models/ and pipeline/ what
+the columns are and how each is treated.
+
+Everything downstream (preprocessing_fn, the Keras model, the EvalConfig, the
+pipeline's input pattern) is derived from a `DatasetSpec`, so a user brings
+their own CSV plus a description and changes no code. The spec travels to the
+Transform and Trainer executors as a plain dict in `custom_config`, which also
+records it in ML Metadata with the executions that used it.
+"""
+
+import dataclasses
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import yaml
+
+COLUMN_TYPES = ('int', 'float', 'string')
+TREATMENTS = ('scale', 'vocabulary', 'bucketize', 'exclude')
+CLASS_WEIGHTINGS = ('none', 'inverse_frequency', 'sqrt_inverse_frequency')
+
+# Suffix of every transformed feature, as in the TFX templates.
+TRANSFORMED_SUFFIX = '_xf'
+MISSING_SUFFIX = '_missing'
+
+
+class DatasetSpecError(ValueError):
+  """A dataset description is malformed; the message names file and field."""
+
+
+def transformed_name(key: str) -> str:
+  return key + TRANSFORMED_SUFFIX
+
+
+def missing_indicator_name(key: str) -> str:
+  return transformed_name(key + MISSING_SUFFIX)
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+  name: str
+  type: str
+  treatment: str
+  buckets: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+  """A validated dataset description."""
+  name: str
+  source: str
+  columns: Tuple[Column, ...]
+  label: str
+  classes: Tuple[str, ...]
+  rare_class: Optional[str]
+  class_weighting: str
+  input_pattern: str
+  default_root: Optional[str]
+  id_column: Optional[str]
+  protected_attributes: Tuple[str, ...]
+  tags: Tuple[str, ...]
+  slice_crosses: Tuple[Tuple[str, str], ...]
+  labeler_pattern: Optional[str]
+  labeler_columns: Tuple[str, ...]
+  splits: Dict[str, int]
+  stratify_below_rows: int
+  training: Dict[str, Any]
+  evaluation: Dict[str, Any]
+  raw: Dict[str, Any] = dataclasses.field(repr=False, compare=False)
+
+  # --- what the model sees -------------------------------------------------
+  def column(self, name: str) -> Column:
+    for c in self.columns:
+      if c.name == name:
+        return c
+    raise KeyError(name)
+
+  def features(self, treatment: Optional[str] = None) -> List[Column]:
+    """Model input columns (not excluded, not the label), optionally by treatment."""
+    return [
+        c for c in self.columns
+        if c.treatment != 'exclude' and c.name != self.label and
+        (treatment is None or c.treatment == treatment)
+    ]
+
+  @property
+  def feature_names(self) -> List[str]:
+    return [c.name for c in self.features()]
+
+  @property
+  def transformed_label(self) -> str:
+    return transformed_name(self.label)
+
+  @property
+  def num_classes(self) -> int:
+    return len(self.classes)
+
+  @property
+  def rare_class_id(self) -> Optional[int]:
+    return None if self.rare_class is None else self.classes.index(self.rare_class)
+
+  @property
+  def slice_columns(self) -> List[str]:
+    return list(self.protected_attributes) + list(self.tags)
+
+  def resolve_root(self, data_root: Optional[str], base_dir: str) -> str:
+    """The data root: an explicit one, else the description's default."""
+    root = data_root or self.default_root
+    if not root:
+      raise DatasetSpecError(
+          f'{self.source}: no data root given and input.default_root is not set')
+    return root if os.path.isabs(root) else os.path.join(base_dir, root)
+
+  def to_config(self) -> Dict[str, Any]:
+    """A JSON-serializable form for custom_config (see from_config)."""
+    return {'source': self.source, 'description': self.raw}
+
+  @classmethod
+  def from_config(cls, config: Dict[str, Any]) -> 'DatasetSpec':
+    return parse(config['description'], source=config.get('source', '<config>'))
+
+
+def load(path: str) -> 'DatasetSpec':
+  """Reads and validates a dataset description file."""
+  try:
+    with open(path) as f:
+      raw = yaml.safe_load(f)
+  except OSError as e:
+    raise DatasetSpecError(f'cannot read dataset description {path}: {e}') from e
+  except yaml.YAMLError as e:
+    raise DatasetSpecError(f'{path}: not valid YAML: {e}') from e
+  return parse(raw, source=path)
+
+
+def _require(raw: Dict[str, Any], key: str, source: str, where: str = '') -> Any:
+  if not isinstance(raw, dict) or key not in raw or raw[key] in (None, ''):
+    raise DatasetSpecError(f'{source}: missing required field {where}{key}')
+  return raw[key]
+
+
+def _names_exist(names: Sequence[str], columns: Dict[str, Column], field: str,
+                 source: str) -> None:
+  unknown = [n for n in names if n not in columns]
+  if unknown:
+    raise DatasetSpecError(
+        f'{source}: {field} names columns not in `columns`: {unknown}')
+
+
+def parse(raw: Dict[str, Any], source: str = '<dict>') -> DatasetSpec:
+  """Validates a description given as a dict; every error names the field."""
+  if not isinstance(raw, dict):
+    raise DatasetSpecError(f'{source}: a dataset description must be a mapping')
+  name = _require(raw, 'name', source)
+
+  raw_columns = _require(raw, 'columns', source)
+  if not isinstance(raw_columns, dict):
+    raise DatasetSpecError(f'{source}: `columns` must map column name -> spec')
+  columns: Dict[str, Column] = {}
+  for col_name, col in raw_columns.items():
+    where = f'columns.{col_name}.'
+    col_type = _require(col, 'type', source, where)
+    treatment = _require(col, 'treatment', source, where)
+    if col_type not in COLUMN_TYPES:
+      raise DatasetSpecError(
+          f'{source}: {where}type is {col_type!r}; expected one of {COLUMN_TYPES}')
+    if treatment not in TREATMENTS:
+      raise DatasetSpecError(
+          f'{source}: {where}treatment is {treatment!r}; expected one of {TREATMENTS}')
+    if treatment in ('scale', 'bucketize') and col_type == 'string':
+      raise DatasetSpecError(
+          f'{source}: {where}treatment {treatment} needs a numeric column, '
+          f'but the type is string')
+    buckets = int(col.get('buckets', 0))
+    if treatment == 'bucketize' and buckets < 2:
+      raise DatasetSpecError(f'{source}: {where}buckets must be >= 2 to bucketize')
+    columns[col_name] = Column(col_name, col_type, treatment, buckets)
+
+  label_raw = _require(raw, 'label', source)
+  label = _require(label_raw, 'column', source, 'label.')
+  classes = tuple(str(c) for c in _require(label_raw, 'classes', source, 'label.'))
+  if label not in columns:
+    raise DatasetSpecError(f'{source}: label.column {label!r} is not in `columns`')
+  if len(classes) < 2 or len(set(classes)) != len(classes):
+    raise DatasetSpecError(
+        f'{source}: label.classes must list at least two distinct classes, '
+        f'got {list(classes)}')
+  rare_class = label_raw.get('rare_class')
+  if rare_class is not None and str(rare_class) not in classes:
+    raise DatasetSpecError(
+        f'{source}: label.rare_class {rare_class!r} is not one of {list(classes)}')
+  class_weighting = label_raw.get('class_weighting', 'none')
+  if class_weighting not in CLASS_WEIGHTINGS:
+    raise DatasetSpecError(
+        f'{source}: label.class_weighting {class_weighting!r}; '
+        f'expected one of {CLASS_WEIGHTINGS}')
+
+  input_raw = _require(raw, 'input', source)
+  pattern = _require(input_raw, 'pattern', source, 'input.')
+
+  protected = tuple(raw.get('protected_attributes') or ())
+  tags = tuple(raw.get('tags') or ())
+  _names_exist(protected, columns, 'protected_attributes', source)
+  _names_exist(tags, columns, 'tags', source)
+  used_as_input = [
+      n for n in protected if columns[n].treatment != 'exclude'
+  ]
+  if used_as_input and not raw.get('allow_protected_inputs', False):
+    raise DatasetSpecError(
+        f'{source}: protected attributes {used_as_input} are model inputs; set '
+        f'their treatment to exclude (or allow_protected_inputs: true on purpose)')
+
+  crosses = tuple(
+      tuple(c) for c in ((raw.get('slices') or {}).get('crosses') or ()))
+  for cross in crosses:
+    if len(cross) != 2:
+      raise DatasetSpecError(f'{source}: slices.crosses entries are pairs, got {cross}')
+    _names_exist(cross, columns, 'slices.crosses', source)
+
+  labelers = raw.get('labelers') or {}
+  id_column = raw.get('id_column')
+  if id_column is not None:
+    _names_exist([id_column], columns, 'id_column', source)
+    if columns[id_column].treatment != 'exclude':
+      raise DatasetSpecError(f'{source}: id_column {id_column!r} must be excluded')
+
+  splits = {k: int(v) for k, v in (raw.get('splits') or {}).items()
+            if k in ('train', 'eval', 'test')}
+  splits = splits or {'train': 8, 'eval': 2}
+  if 'train' not in splits or 'eval' not in splits or min(splits.values()) <= 0:
+    raise DatasetSpecError(
+        f'{source}: splits need positive train and eval sizes, got {splits}')
+
+  spec = DatasetSpec(
+      name=str(name),
+      source=source,
+      columns=tuple(columns.values()),
+      label=label,
+      classes=classes,
+      rare_class=None if rare_class is None else str(rare_class),
+      class_weighting=class_weighting,
+      input_pattern=pattern,
+      default_root=input_raw.get('default_root'),
+      id_column=id_column,
+      protected_attributes=protected,
+      tags=tags,
+      slice_crosses=crosses,
+      labeler_pattern=labelers.get('pattern'),
+      labeler_columns=tuple(labelers.get('columns') or ()),
+      splits=splits,
+      stratify_below_rows=int((raw.get('splits') or {}).get('stratify_below_rows', 10000)),
+      training=dict(raw.get('training') or {}),
+      evaluation=dict(raw.get('evaluation') or {}),
+      raw=raw,
+  )
+  if not spec.features():
+    raise DatasetSpecError(f'{source}: no model inputs: every column is excluded')
+  return spec

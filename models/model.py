@@ -1,0 +1,249 @@
+"""The Keras model and the Trainer's run_fn.
+
+A small DNN over the transformed features: z-scored numerics and their missing
+indicators, embeddings for vocabulary ids, one-hot quantile buckets. Rare
+classes are up-weighted by class weights computed from the training split.
+
+The exported SavedModel carries three signatures, all applying the Transform
+graph first so serving takes raw values:
+  serving_default     raw feature values as named rank-1 tensors (float32 for
+                      numbers, NaN = missing; string for categories, '' =
+                      missing), the TensorFlow Serving REST contract;
+  serving_examples    serialized tf.Example, for TFMA and gRPC-style clients;
+  transform_features  serialized tf.Example -> transformed features, so TFMA
+                      reads the integer label the model was trained on.
+Outputs: probabilities [N, K], class_ids [N], classes [N].
+"""
+
+import math
+import os
+from typing import Dict, List
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx import v1 as tfx
+from tfx_bsl.public import tfxio
+
+from models import features
+from models import preprocessing
+
+DEFAULT_TRAINING = {
+    'epochs': 20,
+    'batch_size': 256,
+    'hidden_units': [64, 32],
+    'learning_rate': 0.002,
+    'early_stopping_patience': 3,
+    'dropout': 0.1,
+}
+
+
+def training_params(spec: features.DatasetSpec) -> Dict:
+  params = dict(DEFAULT_TRAINING)
+  params.update(spec.training)
+  return params
+
+
+def _embedding_dim(vocab_size: int) -> int:
+  return int(min(16, max(2, math.ceil(vocab_size ** 0.5))))
+
+
+def categorical_sizes(spec: features.DatasetSpec,
+                      tf_transform_output: tft.TFTransformOutput) -> Dict[str, int]:
+  """Number of distinct ids each categorical transformed feature can take."""
+  sizes = {}
+  for column in spec.features('vocabulary'):
+    vocab = tf_transform_output.vocabulary_size_by_name(
+        preprocessing.vocabulary_filename(column.name))
+    sizes[column.name] = vocab + 1  # + the out-of-vocabulary bucket
+  for column in spec.features('bucketize'):
+    sizes[column.name] = column.buckets + 1  # + the missing bucket
+  return sizes
+
+
+def build_keras_model(spec: features.DatasetSpec,
+                      categorical: Dict[str, int],
+                      params: Dict) -> tf.keras.Model:
+  """A DNN over the transformed features; outputs class probabilities."""
+  inputs, parts = {}, []
+  for column in spec.features('scale'):
+    for name in (features.transformed_name(column.name),
+                 features.missing_indicator_name(column.name)):
+      inputs[name] = tf.keras.Input(shape=(1,), name=name, dtype=tf.float32)
+      parts.append(inputs[name])
+  for column in spec.features('vocabulary'):
+    name = features.transformed_name(column.name)
+    inputs[name] = tf.keras.Input(shape=(1,), name=name, dtype=tf.int64)
+    size = categorical[column.name]
+    embedded = tf.keras.layers.Embedding(size, _embedding_dim(size))(inputs[name])
+    parts.append(tf.keras.layers.Flatten()(embedded))
+  for column in spec.features('bucketize'):
+    name = features.transformed_name(column.name)
+    inputs[name] = tf.keras.Input(shape=(1,), name=name, dtype=tf.int64)
+    parts.append(tf.keras.layers.CategoryEncoding(
+        num_tokens=categorical[column.name], output_mode='one_hot')(inputs[name]))
+
+  x = tf.keras.layers.concatenate(parts) if len(parts) > 1 else parts[0]
+  for units in params['hidden_units']:
+    x = tf.keras.layers.Dense(units, activation='relu')(x)
+    if params.get('dropout'):
+      x = tf.keras.layers.Dropout(params['dropout'])(x)
+  outputs = tf.keras.layers.Dense(
+      spec.num_classes, activation='softmax', name='probabilities')(x)
+
+  model = tf.keras.Model(inputs=inputs, outputs=outputs)
+  model.compile(
+      optimizer=tf.keras.optimizers.Adam(params['learning_rate']),
+      loss=tf.keras.losses.SparseCategoricalCrossentropy(),
+      metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name='accuracy')])
+  return model
+
+
+def class_weights(counts: np.ndarray, scheme: str) -> Dict[int, float]:
+  """Per-class loss weights, normalised so the average example weighs 1.
+
+  `sqrt_inverse_frequency` is the default for the rare class: full inverse
+  frequency over-corrects a 3% class into many false alarms.
+  """
+  counts = np.asarray(counts, dtype=np.float64)
+  if scheme == 'none' or counts.sum() == 0:
+    return {i: 1.0 for i in range(len(counts))}
+  freq = np.maximum(counts, 1.0) / counts.sum()
+  raw = 1.0 / freq if scheme == 'inverse_frequency' else 1.0 / np.sqrt(freq)
+  raw = raw / np.sum(raw * freq)
+  return {i: float(w) for i, w in enumerate(raw)}
+
+
+def label_counts(dataset: tf.data.Dataset, num_classes: int) -> np.ndarray:
+  counts = np.zeros(num_classes, dtype=np.int64)
+  for _, labels in dataset:
+    ids = labels.numpy().reshape(-1)
+    if (ids < 0).any() or (ids >= num_classes).any():
+      bad = sorted(set(ids[(ids < 0) | (ids >= num_classes)].tolist()))
+      raise ValueError(
+          f'training labels outside the declared classes (class ids {bad}); '
+          f'the label column holds a value not listed in label.classes')
+    counts += np.bincount(ids, minlength=num_classes)
+  return counts
+
+
+def _input_fn(file_pattern: List[str], data_accessor, schema, label_key: str,
+              batch_size: int, shuffle: bool) -> tf.data.Dataset:
+  return data_accessor.tf_dataset_factory(
+      file_pattern,
+      tfxio.TensorFlowDatasetOptions(
+          batch_size=batch_size, label_key=label_key, num_epochs=1,
+          shuffle=shuffle, shuffle_seed=7),
+      schema)
+
+
+def _raw_serving_inputs(spec: features.DatasetSpec):
+  return {
+      c.name: tf.TensorSpec(
+          [None], tf.string if c.type == 'string' else tf.float32, name=c.name)
+      for c in spec.features()
+  }
+
+
+def _to_raw_feature(value: tf.Tensor, feature_spec, column: features.Column):
+  """A dense serving tensor -> the form the Transform graph parsed in training."""
+  if column.type == 'string':
+    present = tf.strings.length(value) > 0
+  else:
+    present = tf.logical_not(tf.math.is_nan(value))
+    value = tf.cast(value, feature_spec.dtype) if column.type == 'int' else value
+  if isinstance(feature_spec, tf.io.FixedLenFeature):
+    return tf.reshape(value, [-1, 1])
+  rows = tf.cast(tf.where(present)[:, 0], tf.int64)
+  return tf.SparseTensor(
+      indices=tf.stack([rows, tf.zeros_like(rows)], axis=1),
+      values=tf.boolean_mask(value, present),
+      dense_shape=tf.stack([tf.shape(value, out_type=tf.int64)[0],
+                            tf.constant(1, tf.int64)]))
+
+
+def _prediction_outputs(probabilities: tf.Tensor, classes) -> Dict[str, tf.Tensor]:
+  class_ids = tf.argmax(probabilities, axis=1)
+  return {
+      'probabilities': probabilities,
+      'class_ids': class_ids,
+      'classes': tf.gather(tf.constant(list(classes)), class_ids),
+  }
+
+
+def make_signatures(model: tf.keras.Model, spec: features.DatasetSpec,
+                    tf_transform_output: tft.TFTransformOutput) -> Dict:
+  # Attach the layer to the model so it is tracked and saved with it.
+  model.tft_layer = tf_transform_output.transform_features_layer()
+  raw_feature_spec = tf_transform_output.raw_feature_spec()
+  serving_feature_spec = {
+      k: v for k, v in raw_feature_spec.items() if k != spec.label}
+
+  def predict(raw_features):
+    transformed = model.tft_layer(raw_features)
+    model_inputs = {k: transformed[k] for k in model.input_names}
+    return _prediction_outputs(model(model_inputs), spec.classes)
+
+  @tf.function(input_signature=[_raw_serving_inputs(spec)])
+  def serve_raw(inputs):
+    raw = {c.name: _to_raw_feature(inputs[c.name], raw_feature_spec[c.name], c)
+           for c in spec.features()}
+    return predict(raw)
+
+  @tf.function(input_signature=[
+      tf.TensorSpec(shape=[None], dtype=tf.string, name='examples')])
+  def serve_examples(serialized):
+    return predict(tf.io.parse_example(serialized, serving_feature_spec))
+
+  @tf.function(input_signature=[
+      tf.TensorSpec(shape=[None], dtype=tf.string, name='examples')])
+  def transform_features(serialized):
+    return model.tft_layer(tf.io.parse_example(serialized, raw_feature_spec))
+
+  return {
+      'serving_default': serve_raw.get_concrete_function(),
+      'serving_examples': serve_examples,
+      'transform_features': transform_features,
+  }
+
+
+def run_fn(fn_args: tfx.components.FnArgs):
+  """The Trainer's entry point: train by epochs with early stopping, export."""
+  spec = features.DatasetSpec.from_config(fn_args.custom_config)
+  params = training_params(spec)
+  tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+  schema = tf_transform_output.transformed_metadata.schema
+  label_key = spec.transformed_label
+
+  train = _input_fn(fn_args.train_files, fn_args.data_accessor, schema,
+                    label_key, params['batch_size'], shuffle=True).cache()
+  evaluation = _input_fn(fn_args.eval_files, fn_args.data_accessor, schema,
+                         label_key, params['batch_size'], shuffle=False).cache()
+
+  counts = label_counts(train, spec.num_classes)
+  weights = class_weights(counts, spec.class_weighting)
+  logging.info('training label counts %s -> class weights %s',
+               dict(zip(spec.classes, counts.tolist())), weights)
+
+  model = build_keras_model(
+      spec, categorical_sizes(spec, tf_transform_output), params)
+  model.fit(
+      train,
+      validation_data=evaluation,
+      epochs=int(params['epochs']),
+      class_weight=weights,
+      verbose=2,
+      callbacks=[
+          tf.keras.callbacks.EarlyStopping(
+              monitor='val_loss', patience=int(params['early_stopping_patience']),
+              restore_best_weights=True),
+          tf.keras.callbacks.TensorBoard(
+              log_dir=fn_args.model_run_dir, update_freq='epoch'),
+      ])
+
+  model.save(fn_args.serving_model_dir, save_format='tf',
+             signatures=make_signatures(model, spec, tf_transform_output))
+  with tf.io.gfile.GFile(
+      os.path.join(fn_args.model_run_dir, 'class_weights.txt'), 'w') as f:
+    f.write(repr({spec.classes[i]: w for i, w in weights.items()}))

@@ -1,0 +1,52 @@
+"""Pipeline constants: where things live and which code the components run.
+
+The dataset itself is described in data/descriptions/*.yaml; nothing here is
+specific to one dataset.
+"""
+
+import os
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+DEFAULT_DESCRIPTION = os.path.join(REPO_ROOT, 'data', 'descriptions',
+                                   'credit_risk.yaml')
+# Everything a run writes (artifacts, ML Metadata, pushed models) goes here.
+DEFAULT_WORK_DIR = os.path.join(REPO_ROOT, 'work')
+# Curated schemas: schema/<dataset name>/schema.pbtxt, imported when present.
+SCHEMA_DIR = os.path.join(REPO_ROOT, 'schema')
+
+# The user code TFX runs, by import path: the package is installed, so the
+# same names resolve inside a Kubeflow pod.
+PREPROCESSING_FN = 'models.preprocessing.preprocessing_fn'
+RUN_FN = 'models.model.run_fn'
+
+# Below this many input rows Beam's in-memory DirectRunner beats spawning
+# worker processes that each import TensorFlow (../shared/STACK.md: 173 s vs
+# 216 s on the 15k-row taxi data).
+IN_MEMORY_MAX_ROWS = 300_000
+
+
+def pipeline_root(work_dir: str, pipeline_name: str) -> str:
+  return os.path.join(work_dir, pipeline_name, 'pipeline_root')
+
+
+def metadata_path(work_dir: str, pipeline_name: str) -> str:
+  return os.path.join(work_dir, pipeline_name, 'metadata.sqlite')
+
+
+def serving_model_dir(work_dir: str, pipeline_name: str) -> str:
+  # TensorFlow Serving layout: <root>/<model name>/<version>/saved_model.pb.
+  return os.path.join(work_dir, pipeline_name, 'serving', pipeline_name)
+
+
+def curated_schema_path(dataset_name: str):
+  path = os.path.join(SCHEMA_DIR, dataset_name, 'schema.pbtxt')
+  return path if os.path.exists(path) else None
+
+
+def beam_pipeline_args(num_rows: int, num_workers: int = 0):
+  """Beam DirectRunner arguments suited to the data size."""
+  if num_rows <= IN_MEMORY_MAX_ROWS:
+    return ['--direct_running_mode=in_memory', '--direct_num_workers=1']
+  return ['--direct_running_mode=multi_processing',
+          f'--direct_num_workers={num_workers}']

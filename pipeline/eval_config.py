@@ -1,0 +1,95 @@
+"""Builds the Evaluator's TFMA EvalConfig from the dataset description.
+
+Evaluation beyond average accuracy: every protected attribute and tag is a
+slice (plus the declared crosses), each class gets one-vs-rest precision,
+recall, F1 and AUC, the confusion matrix and calibration are computed, and
+Fairness Indicators report FPR/FNR at several thresholds per slice.
+
+Blessing requires all of: overall accuracy above a floor, no drop beyond a
+tolerance against the last blessed model, and the rare class's recall above
+a floor. TFMA ignores change thresholds when there is no baseline yet.
+"""
+
+import json
+from typing import List
+
+import tensorflow_model_analysis as tfma
+
+from models import features
+
+ACCURACY = 'SparseCategoricalAccuracy'
+FAIRNESS_MODULE = 'fairness_indicators.fairness_indicators_metrics'
+PREDICTION_KEY = 'probabilities'
+SIGNATURE = 'serving_examples'
+PREPROCESSING_SIGNATURE = 'transform_features'
+
+# The per-class metrics computed one-vs-rest for every class id.
+PER_CLASS_METRICS = ('Precision', 'Recall', 'F1Score', 'AUC', 'ExampleCount')
+
+
+def slicing_specs(spec: features.DatasetSpec) -> List[tfma.SlicingSpec]:
+  specs = [tfma.SlicingSpec()]
+  specs += [tfma.SlicingSpec(feature_keys=[c]) for c in spec.slice_columns]
+  specs += [tfma.SlicingSpec(feature_keys=list(c)) for c in spec.slice_crosses]
+  return specs
+
+
+def _accuracy_threshold(evaluation) -> tfma.MetricThreshold:
+  threshold = tfma.MetricThreshold(
+      value_threshold=tfma.GenericValueThreshold(
+          lower_bound={'value': float(evaluation.get('min_accuracy', 0.0))}))
+  drop = evaluation.get('max_accuracy_drop')
+  if drop is not None:
+    threshold.change_threshold.CopyFrom(tfma.GenericChangeThreshold(
+        direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+        # Floating noise between identical models must not block a push.
+        absolute={'value': -max(float(drop), 1e-10)}))
+  return threshold
+
+
+def metrics_specs(spec: features.DatasetSpec) -> List[tfma.MetricsSpec]:
+  evaluation = spec.evaluation
+  overall = tfma.MetricsSpec(metrics=[
+      tfma.MetricConfig(class_name='ExampleCount'),
+      tfma.MetricConfig(class_name=ACCURACY,
+                        threshold=_accuracy_threshold(evaluation)),
+      tfma.MetricConfig(class_name='MultiClassConfusionMatrixPlot'),
+  ])
+  specs = [overall]
+  thresholds = list(evaluation.get('fairness_thresholds') or [0.5])
+  rare_id = spec.rare_class_id
+  # One spec per class so the rare class alone can carry a recall floor.
+  for class_id in range(spec.num_classes):
+    metrics = []
+    for name in PER_CLASS_METRICS:
+      config = tfma.MetricConfig(class_name=name)
+      if (name == 'Recall' and class_id == rare_id and
+          evaluation.get('min_rare_class_recall') is not None):
+        config.threshold.CopyFrom(tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(
+                lower_bound={'value': float(evaluation['min_rare_class_recall'])})))
+      metrics.append(config)
+    metrics += [
+        tfma.MetricConfig(class_name='Calibration'),
+        tfma.MetricConfig(class_name='CalibrationPlot'),
+        tfma.MetricConfig(
+            class_name='FairnessIndicators', module=FAIRNESS_MODULE,
+            config=json.dumps({'thresholds': thresholds})),
+    ]
+    specs.append(tfma.MetricsSpec(
+        metrics=metrics,
+        binarize=tfma.BinarizationOptions(class_ids={'values': [class_id]})))
+  return specs
+
+
+def build(spec: features.DatasetSpec) -> tfma.EvalConfig:
+  return tfma.EvalConfig(
+      model_specs=[
+          tfma.ModelSpec(
+              signature_name=SIGNATURE,
+              label_key=spec.transformed_label,
+              prediction_key=PREDICTION_KEY,
+              preprocessing_function_names=[PREPROCESSING_SIGNATURE])
+      ],
+      slicing_specs=slicing_specs(spec),
+      metrics_specs=metrics_specs(spec))
