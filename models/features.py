@@ -9,6 +9,7 @@ records it in ML Metadata with the executions that used it.
 """
 
 import dataclasses
+import importlib.util
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -19,6 +20,8 @@ TREATMENTS = ('scale', 'vocabulary', 'bucketize', 'exclude')
 CLASS_WEIGHTINGS = ('none', 'inverse_frequency', 'sqrt_inverse_frequency')
 
 # Suffix of every transformed feature, as in the TFX templates.
+PACKAGE_PREFIX = 'package://'
+
 TRANSFORMED_SUFFIX = '_xf'
 MISSING_SUFFIX = '_missing'
 
@@ -51,6 +54,8 @@ class DatasetSpec:
   columns: Tuple[Column, ...]
   label: str
   classes: Tuple[str, ...]
+  # A label computed from other columns (see parse): (column, factor, times).
+  label_rule: Optional[Tuple[str, float, Optional[str]]]
   rare_class: Optional[str]
   class_weighting: str
   input_pattern: str
@@ -87,6 +92,11 @@ class DatasetSpec:
     return [c.name for c in self.features()]
 
   @property
+  def label_only_columns(self) -> List[str]:
+    """Raw columns known only once the outcome is: absent at serving time."""
+    return [self.label_rule[0]] if self.label_rule else [self.label]
+
+  @property
   def transformed_label(self) -> str:
     return transformed_name(self.label)
 
@@ -108,6 +118,13 @@ class DatasetSpec:
     if not root:
       raise DatasetSpecError(
           f'{self.source}: no data root given and input.default_root is not set')
+    if root.startswith(PACKAGE_PREFIX):
+      # Data shipped inside an installed package, e.g. the TFX taxi example.
+      package, _, rest = root[len(PACKAGE_PREFIX):].partition('/')
+      found = importlib.util.find_spec(package)
+      if found is None or not found.submodule_search_locations:
+        raise DatasetSpecError(f'{self.source}: package {package!r} is not installed')
+      return os.path.join(list(found.submodule_search_locations)[0], rest)
     return root if os.path.isabs(root) else os.path.join(base_dir, root)
 
   def to_config(self) -> Dict[str, Any]:
@@ -177,7 +194,28 @@ def parse(raw: Dict[str, Any], source: str = '<dict>') -> DatasetSpec:
   label_raw = _require(raw, 'label', source)
   label = _require(label_raw, 'column', source, 'label.')
   classes = tuple(str(c) for c in _require(label_raw, 'classes', source, 'label.'))
-  if label not in columns:
+  label_rule = None
+  if label_raw.get('derive'):
+    # A binary label computed from numbers, e.g. the taxi example's "tip above
+    # 20% of the fare": derive: {column: tips, greater_than: 0.2, times: fare}.
+    derive = label_raw['derive']
+    rule_column = _require(derive, 'column', source, 'label.derive.')
+    times = derive.get('times')
+    _names_exist([rule_column] + ([times] if times else []), columns,
+                 'label.derive', source)
+    for name in [rule_column] + ([times] if times else []):
+      if columns[name].type == 'string':
+        raise DatasetSpecError(f'{source}: label.derive uses {name!r}, a string column')
+    if len(classes) != 2:
+      raise DatasetSpecError(
+          f'{source}: a derived label is binary: label.classes lists the class '
+          f'when the rule is false, then when it is true')
+    label_rule = (rule_column, float(derive.get('greater_than', 0.0)), times)
+    if columns[rule_column].treatment != 'exclude':
+      raise DatasetSpecError(
+          f'{source}: {rule_column!r} defines the label, so it must be excluded '
+          f'from the model inputs')
+  elif label not in columns:
     raise DatasetSpecError(f'{source}: label.column {label!r} is not in `columns`')
   if len(classes) < 2 or len(set(classes)) != len(classes):
     raise DatasetSpecError(
@@ -235,6 +273,7 @@ def parse(raw: Dict[str, Any], source: str = '<dict>') -> DatasetSpec:
       columns=tuple(columns.values()),
       label=label,
       classes=classes,
+      label_rule=label_rule,
       rare_class=None if rare_class is None else str(rare_class),
       class_weighting=class_weighting,
       input_pattern=pattern,

@@ -178,7 +178,8 @@ def make_signatures(model: tf.keras.Model, spec: features.DatasetSpec,
   model.tft_layer = tf_transform_output.transform_features_layer()
   raw_feature_spec = tf_transform_output.raw_feature_spec()
   serving_feature_spec = {
-      k: v for k, v in raw_feature_spec.items() if k != spec.label}
+      k: v for k, v in raw_feature_spec.items()
+      if k not in spec.label_only_columns}
 
   def predict(raw_features):
     transformed = model.tft_layer(raw_features)

@@ -107,7 +107,22 @@ def preprocessing_fn(inputs: Dict[str, Any],
       outputs[name] = _as_column(_vocabulary(x, column.name))
     elif column.treatment == 'bucketize':
       outputs[name] = _as_column(_bucketize(x, column.buckets))
-  if spec.label in inputs:  # Absent at serving time.
+  if spec.label_rule:
+    column, factor, times = spec.label_rule
+    if column in inputs:  # Absent at serving time.
+      outputs[spec.transformed_label] = _as_column(
+          derived_label(inputs[column], factor, times and inputs[times]))
+  elif spec.label in inputs:  # Absent at serving time.
     outputs[spec.transformed_label] = _as_column(
         label_to_class_id(inputs[spec.label], spec.classes))
   return outputs
+
+
+def derived_label(value, factor: float, times=None) -> tf.Tensor:
+  """Class 1 where value > factor * times (or > factor), else 0; missing -> 0."""
+  value, _ = present_values(value, default=0)
+  threshold = tf.constant(factor, tf.float32)
+  if times is not None:
+    base, present = present_values(times, default=0)
+    threshold = tf.where(present, threshold * tf.cast(base, tf.float32), float('inf'))
+  return tf.cast(tf.cast(value, tf.float32) > threshold, tf.int64)

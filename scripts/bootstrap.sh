@@ -32,7 +32,7 @@ python_bin="$(find_python)"
 echo "setup: creating $VENV with $("$python_bin" --version)"
 rm -rf "$VENV"
 "$python_bin" -m venv "$VENV"
-total=$(grep -c '==' requirements.lock)
+total=$(grep -c '^[^#].*==' requirements.lock)
 echo "setup: installing $total pinned packages (about 4 minutes, 3.3 GB)"
 # Progress: one line per package; the machine-wide pip config's unreachable
 # extra indexes print warnings that say nothing about this install.

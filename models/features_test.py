@@ -1,0 +1,70 @@
+"""The dataset description: parsing, validation, derived views."""
+
+import copy
+import os
+
+import pytest
+import yaml
+
+from models import features
+from models.conftest import TINY_DESCRIPTION
+
+DESCRIPTIONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'data',
+                            'descriptions')
+
+
+def test_default_description_loads_with_protected_attributes_out_of_the_model():
+  spec = features.load(os.path.join(DESCRIPTIONS, 'credit_risk.yaml'))
+  assert spec.classes == ('repaid', 'late', 'default')
+  assert spec.rare_class_id == 2
+  assert set(spec.protected_attributes) == {'gender', 'age_band', 'ethnicity'}
+  inputs = set(spec.feature_names)
+  assert not inputs & set(spec.protected_attributes)
+  assert not inputs & set(spec.tags)
+  assert spec.label not in inputs and spec.id_column not in inputs
+  assert 'annual_income' in inputs and 'credit_score' in inputs
+
+
+def test_every_shipped_description_is_valid():
+  names = [n for n in os.listdir(DESCRIPTIONS) if n.endswith('.yaml')]
+  assert len(names) >= 2  # the default and a second, different example
+  for name in names:
+    spec = features.load(os.path.join(DESCRIPTIONS, name))
+    assert spec.features()
+
+
+def test_config_round_trip_preserves_the_spec():
+  spec = features.parse(TINY_DESCRIPTION, source='tiny')
+  again = features.DatasetSpec.from_config(spec.to_config())
+  assert again == spec
+
+
+@pytest.mark.parametrize('mutate, message', [
+    (lambda d: d['columns']['income'].update(type='decimal'), r'columns\.income\.type'),
+    (lambda d: d['columns']['city'].update(treatment='scale'), 'needs a numeric column'),
+    (lambda d: d['columns']['score'].update(buckets=1), 'buckets must be >= 2'),
+    (lambda d: d['label'].update(column='nope'), "label.column 'nope'"),
+    (lambda d: d['label'].update(rare_class='nope'), 'rare_class'),
+    (lambda d: d['label'].update(classes=['a']), 'at least two distinct classes'),
+    (lambda d: d.update(tags=['branch']), r"tags names columns not in `columns`: \['branch'\]"),
+    (lambda d: d['columns']['gender'].update(treatment='vocabulary'), 'protected attributes'),
+    (lambda d: d.pop('input'), 'missing required field input'),
+    (lambda d: d['columns']['row_id'].update(treatment='vocabulary'), 'id_column'),
+])
+def test_malformed_descriptions_are_rejected_with_the_field_named(mutate, message):
+  raw = copy.deepcopy(TINY_DESCRIPTION)
+  mutate(raw)
+  with pytest.raises(features.DatasetSpecError, match=message):
+    features.parse(raw, source='tiny.yaml')
+
+
+def test_unreadable_and_invalid_yaml_files_name_the_file(tmp_path):
+  with pytest.raises(features.DatasetSpecError, match='cannot read'):
+    features.load(str(tmp_path / 'missing.yaml'))
+  bad = tmp_path / 'bad.yaml'
+  bad.write_text('name: [unclosed\n')
+  with pytest.raises(features.DatasetSpecError, match='bad.yaml: not valid YAML'):
+    features.load(str(bad))
+  good = tmp_path / 'good.yaml'
+  good.write_text(yaml.safe_dump(TINY_DESCRIPTION))
+  assert features.load(str(good)).name == 'tiny'

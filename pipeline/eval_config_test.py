@@ -1,0 +1,83 @@
+"""The EvalConfig built from a dataset description."""
+
+import os
+
+import pytest
+import tensorflow_model_analysis as tfma
+
+from models import features
+from pipeline import configs
+from pipeline import eval_config
+
+
+@pytest.fixture(scope='module')
+def spec():
+  return features.load(configs.DEFAULT_DESCRIPTION)
+
+
+@pytest.fixture(scope='module')
+def config(spec):
+  return eval_config.build(spec)
+
+
+def test_slices_cover_overall_protected_attributes_tags_and_crosses(spec, config):
+  slices = [tuple(s.feature_keys) for s in config.slicing_specs]
+  assert () in slices  # overall
+  for column in spec.protected_attributes + spec.tags:
+    assert (column,) in slices
+  assert ('gender', 'age_band') in slices
+
+
+def test_model_spec_reads_the_transformed_label_and_probabilities(spec, config):
+  (model_spec,) = config.model_specs
+  assert model_spec.label_key == 'outcome_xf'
+  assert model_spec.prediction_key == 'probabilities'
+  assert model_spec.signature_name == 'serving_examples'
+  assert list(model_spec.preprocessing_function_names) == ['transform_features']
+
+
+def _metrics_by_class(config):
+  found = {}
+  for metrics_spec in config.metrics_specs:
+    class_ids = tuple(metrics_spec.binarize.class_ids.values) or None
+    for metric in metrics_spec.metrics:
+      found.setdefault(class_ids, {})[metric.class_name] = metric
+  return found
+
+
+def test_per_class_metrics_for_every_class_including_the_rare_one(spec, config):
+  by_class = _metrics_by_class(config)
+  for class_id in range(spec.num_classes):
+    metrics = by_class[(class_id,)]
+    for name in ('Precision', 'Recall', 'F1Score', 'AUC', 'Calibration',
+                 'CalibrationPlot', 'FairnessIndicators'):
+      assert name in metrics, (class_id, name)
+  fairness = by_class[(2,)]['FairnessIndicators']
+  assert fairness.module == 'fairness_indicators.fairness_indicators_metrics'
+  assert '0.25' in fairness.config and '0.75' in fairness.config
+  overall = by_class[None]
+  assert 'MultiClassConfusionMatrixPlot' in overall
+  assert 'SparseCategoricalAccuracy' in overall
+
+
+def test_blessing_thresholds_come_from_the_description(spec, config):
+  by_class = _metrics_by_class(config)
+  accuracy = by_class[None]['SparseCategoricalAccuracy'].threshold
+  assert accuracy.value_threshold.lower_bound.value == pytest.approx(
+      spec.evaluation['min_accuracy'])
+  assert accuracy.change_threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+  assert accuracy.change_threshold.absolute.value == pytest.approx(
+      -spec.evaluation['max_accuracy_drop'])
+  rare_recall = by_class[(spec.rare_class_id,)]['Recall'].threshold
+  assert rare_recall.value_threshold.lower_bound.value == pytest.approx(
+      spec.evaluation['min_rare_class_recall'])
+  # Only the rare class carries a recall floor.
+  for class_id in range(spec.num_classes):
+    if class_id != spec.rare_class_id:
+      assert not by_class[(class_id,)]['Recall'].HasField('threshold')
+
+
+def test_fairness_metric_module_is_importable():
+  import importlib
+  module = importlib.import_module(eval_config.FAIRNESS_MODULE)
+  assert hasattr(module, 'FairnessIndicators')
