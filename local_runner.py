@@ -51,6 +51,15 @@ def beam_args(mode: str, num_rows: int):
   return configs.beam_pipeline_args(0 if mode == 'in_memory' else sys.maxsize)
 
 
+def describe_failure(error: BaseException) -> str:
+  """The whole cause chain: Beam wraps the real error in generic ones."""
+  messages = []
+  while error is not None:
+    messages.append(f'{type(error).__name__}: {str(error).strip()[:2000]}')
+    error = error.__cause__ or error.__context__
+  return '\n  caused by '.join(messages)
+
+
 def main(argv=None) -> int:
   args = parse_args(argv)
   spec = features.load(args.description)
@@ -90,7 +99,7 @@ def main(argv=None) -> int:
   summary = run_summary.summarize(metadata, name)
   print('\n' + run_summary.format_summary(summary, wall), flush=True)
   if failure is not None:
-    print(f'\nFAILED: {type(failure).__name__}: {failure}', file=sys.stderr)
+    print(f'\nFAILED: {describe_failure(failure)}', file=sys.stderr)
     return 1
   if not summary.blessed and not args.allow_unblessed:
     print('\nThe candidate model was NOT blessed, so nothing was pushed. See the '

@@ -3,7 +3,8 @@
 The same graph runs in training (Transform component) and inside the serving
 signatures (models/model.py), so there is no training/serving skew by
 construction. Treatments:
-  scale      -> z-score of the mean-imputed value, plus a 0/1 missing indicator;
+  scale      -> z-score over present values (missing -> 0, the mean), plus a
+                0/1 missing indicator;
   vocabulary -> integer id from a vocabulary computed on the training split,
                 with one out-of-vocabulary bucket for categories never seen;
   bucketize  -> quantile bucket id, with one extra bucket for missing values;
@@ -52,14 +53,23 @@ def _as_column(x: tf.Tensor) -> tf.Tensor:
 
 
 def _scale(x) -> Tuple[tf.Tensor, tf.Tensor]:
+  """z-score over the present values; a missing value becomes 0, the mean.
+
+  Mean and variance come from the present values only (a missing value must
+  not drag them), and from analyzers of the first phase: a z-score of an
+  imputed value would nest analyzers, which TFX's deep-copy optimisation
+  cannot run on Beam 2.74.
+  """
   values, present = present_values(x, default=0)
   values = tf.cast(values, tf.float32)
-  # Mean over present values only: a missing value must not drag the mean to 0.
-  mean = tf.math.divide_no_nan(
-      tft.sum(tf.where(present, values, 0.0)),
-      tft.sum(tf.cast(present, tf.float32)))
-  imputed = tf.where(present, values, mean)
-  return tft.scale_to_z_score(imputed), tf.cast(tf.logical_not(present), tf.float32)
+  rows = tf.where(present)
+  observed = tf.SparseTensor(
+      indices=tf.concat([rows, tf.zeros_like(rows)], axis=1),
+      values=tf.gather_nd(values, rows),
+      dense_shape=tf.stack([tf.shape(values, out_type=tf.int64)[0],
+                            tf.constant(1, tf.int64)]))
+  scaled = tf.sparse.to_dense(tft.scale_to_z_score(observed), default_value=0.0)
+  return tf.reshape(scaled, [-1]), tf.cast(tf.logical_not(present), tf.float32)
 
 
 def _vocabulary(x, column: str) -> tf.Tensor:

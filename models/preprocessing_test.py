@@ -11,14 +11,14 @@ def _column(rows, name):
   return np.array([np.asarray(r[name]).reshape(-1)[0] for r in rows])
 
 
-def test_scale_imputes_mean_of_present_values_and_flags_missing(tiny_transform):
+def test_scale_uses_present_values_only_and_flags_missing(tiny_transform):
   rows, _ = tiny_transform
   income = _column(rows, features.transformed_name('income'))
   missing = _column(rows, features.missing_indicator_name('income'))
   np.testing.assert_array_equal(missing, [0.0, 0.0, 1.0, 0.0])
-  # Present values 10, 20, 30 -> mean 20 imputed for row 3; z-score over
-  # (10, 20, 20, 30): mean 20, std sqrt(50).
-  expected = (np.array([10.0, 20.0, 20.0, 30.0]) - 20.0) / np.sqrt(50.0)
+  # Present values 10, 20, 30: mean 20, population std sqrt(200/3); the
+  # missing row 3 sits at the mean, z = 0.
+  expected = (np.array([10.0, 20.0, 20.0, 30.0]) - 20.0) / np.sqrt(200.0 / 3.0)
   np.testing.assert_allclose(income, expected, rtol=1e-5)
 
 

@@ -62,19 +62,25 @@ def test_per_class_metrics_for_every_class_including_the_rare_one(spec, config):
 
 def test_blessing_thresholds_come_from_the_description(spec, config):
   by_class = _metrics_by_class(config)
-  accuracy = by_class[None]['SparseCategoricalAccuracy'].threshold
+  accuracy_config = by_class[None]['SparseCategoricalAccuracy']
+  (per_slice,) = accuracy_config.per_slice_thresholds
+  # Gates apply to the overall slice only; slices are reported, not gated.
+  assert [tuple(s.feature_keys) for s in per_slice.slicing_specs] == [()]
+  accuracy = per_slice.threshold
   assert accuracy.value_threshold.lower_bound.value == pytest.approx(
       spec.evaluation['min_accuracy'])
   assert accuracy.change_threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER
   assert accuracy.change_threshold.absolute.value == pytest.approx(
       -spec.evaluation['max_accuracy_drop'])
-  rare_recall = by_class[(spec.rare_class_id,)]['Recall'].threshold
+  (rare_per_slice,) = by_class[(spec.rare_class_id,)]['Recall'].per_slice_thresholds
+  assert [tuple(s.feature_keys) for s in rare_per_slice.slicing_specs] == [()]
+  rare_recall = rare_per_slice.threshold
   assert rare_recall.value_threshold.lower_bound.value == pytest.approx(
       spec.evaluation['min_rare_class_recall'])
   # Only the rare class carries a recall floor.
   for class_id in range(spec.num_classes):
     if class_id != spec.rare_class_id:
-      assert not by_class[(class_id,)]['Recall'].HasField('threshold')
+      assert not by_class[(class_id,)]['Recall'].per_slice_thresholds
 
 
 def test_fairness_metric_module_is_importable():
