@@ -36,6 +36,7 @@ DEFAULT_TRAINING = {
     'learning_rate': 0.002,
     'early_stopping_patience': 3,
     'dropout': 0.1,
+    'seed': 42,
 }
 
 
@@ -213,6 +214,8 @@ def run_fn(fn_args: tfx.components.FnArgs):
   """The Trainer's entry point: train by epochs with early stopping, export."""
   spec = features.DatasetSpec.from_config(fn_args.custom_config)
   params = training_params(spec)
+  # Same data, same code -> the same model, so a rerun can be compared.
+  tf.keras.utils.set_random_seed(int(params['seed']))
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
   schema = tf_transform_output.transformed_metadata.schema
   label_key = spec.transformed_label

@@ -28,15 +28,21 @@ if [ -f "$stamp" ]; then
 fi
 
 started=$(date +%s)
-python_bin="$(find_python)"
-echo "setup: creating $VENV with $("$python_bin" --version)"
-rm -rf "$VENV"
-"$python_bin" -m venv "$VENV"
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then
+  # The lock changed: pip installs only the pins that differ.
+  echo "setup: updating $VENV to requirements.lock"
+else
+  python_bin="$(find_python)"
+  echo "setup: creating $VENV with $("$python_bin" --version)"
+  rm -rf "$VENV"
+  "$python_bin" -m venv "$VENV"
+fi
+rm -f "$VENV"/.installed-*
 total=$(grep -c '^[^#].*==' requirements.lock)
 echo "setup: installing $total pinned packages (about 4 minutes, 3.3 GB)"
 # Progress: one line per package; the machine-wide pip config's unreachable
 # extra indexes print warnings that say nothing about this install.
-"$VENV/bin/pip" install --no-deps --no-cache-dir --disable-pip-version-check \
+PYTHONUNBUFFERED=1 "$VENV/bin/pip" install --no-deps --no-cache-dir --disable-pip-version-check \
     -r requirements.lock 2>&1 \
   | { grep --line-buffered -E '^(Collecting|Installing|Successfully|ERROR|error)' || true; } \
   | awk -v total="$total" '/^Collecting/ {n++; printf "  [%3d/%d] %s\n", n, total, $2; fflush(); next} {print; fflush()}'

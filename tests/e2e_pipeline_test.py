@@ -1,0 +1,127 @@
+"""The whole pipeline on a small generated dataset, checked through ML Metadata.
+
+Three runs of the same command share one metadata store:
+  1. cold: every component executes; the model is blessed and pushed;
+  2. unchanged inputs, but a blessed model now exists: everything up to the
+     Trainer comes from the cache, and only the Evaluator (which now has a
+     baseline to compare against) and the Pusher execute again;
+  3. unchanged again: nothing executes, nothing new is pushed.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import tensorflow_model_analysis as tfma
+
+from data import generator
+from models import features
+from pipeline import configs
+from pipeline import run_summary
+
+pytestmark = pytest.mark.e2e
+
+PIPELINE = 'credit_risk'
+ROWS = 6000
+CACHEABLE = ['CsvExampleGen', 'StatisticsGen', 'SchemaGen', 'ExampleValidator',
+             'Transform', 'Trainer']
+
+
+def _run(data_root, work_dir):
+  result = subprocess.run(
+      [sys.executable, os.path.join(configs.REPO_ROOT, 'local_runner.py'),
+       '--data-root', data_root, '--work-dir', work_dir],
+      capture_output=True, text=True, timeout=1200,
+      env=dict(os.environ, TF_USE_LEGACY_KERAS='1'))
+  assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+  return result.stdout
+
+
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory):
+  root = tmp_path_factory.mktemp('e2e')
+  data_root, work_dir = str(root / 'data'), str(root / 'work')
+  generator.generate(data_root, spans=2, rows_per_span=ROWS, seed=7)
+  metadata = configs.metadata_path(work_dir, PIPELINE)
+  outputs, summaries, pushed_versions = [], [], []
+  for _ in range(3):
+    outputs.append(_run(data_root, work_dir))
+    summaries.append(run_summary.summarize(metadata, PIPELINE))
+    pushed_versions.append(sorted(os.listdir(
+        configs.serving_model_dir(work_dir, PIPELINE))))
+  return outputs, summaries, pushed_versions
+
+
+def test_cold_run_executes_every_component(runs):
+  _, summaries, _ = runs
+  first = summaries[0]
+  for node in CACHEABLE + ['Evaluator', 'Pusher']:
+    component = first.component(node)
+    assert component is not None, f'{node} did not run'
+    assert component.state == 'COMPLETE', (node, component.state)
+
+
+def test_model_is_blessed_and_pushed_to_a_versioned_serving_dir(runs):
+  outputs, summaries, pushed_versions = runs
+  first = summaries[0]
+  assert first.blessed is True
+  destination = first.pushed_destination
+  assert destination and os.path.exists(os.path.join(destination, 'saved_model.pb'))
+  assert os.path.basename(destination) in pushed_versions[0]
+  assert os.path.basename(destination).isdigit()
+  # The printed summary tells where everything is.
+  for text in ('metadata store', first.metadata_path, 'pushed model', destination,
+               'evaluation'):
+    assert text in outputs[0]
+
+
+def test_the_trained_span_is_the_latest(runs):
+  _, summaries, _ = runs
+  examples = summaries[0].artifact('Examples')
+  assert examples.properties['span'].int_value == 2
+
+
+def _slices(evaluation_uri):
+  result = tfma.load_eval_result(evaluation_uri)
+  return {tuple(sorted(dict(k).items())) if k else (): m
+          for k, m in result.slicing_metrics}
+
+
+def test_evaluation_has_every_protected_slice_and_rare_class_metrics(runs):
+  _, summaries, _ = runs
+  spec = features.load(configs.DEFAULT_DESCRIPTION)
+  slices = _slices(summaries[0].artifact('ModelEvaluation').uri)
+  seen = {column: {dict(key)[column] for key in slices
+                   if len(key) == 1 and column in dict(key)}
+          for column in spec.protected_attributes}
+  assert seen['gender'] >= {'female', 'male'}
+  assert seen['age_band'] == {'18-24', '25-34', '35-49', '50-64', '65+'}
+  assert seen['ethnicity'] == {'group_a', 'group_b', 'group_c', 'group_d'}
+  overall = slices[()]['']
+  rare = overall[f'classId:{spec.rare_class_id}']
+  for metric in ('precision', 'recall', 'f1_score', 'auc'):
+    value = rare[metric]['doubleValue']
+    assert 0.0 <= value <= 1.0, (metric, value)
+  assert rare['recall']['doubleValue'] >= spec.evaluation['min_rare_class_recall']
+  assert any(k.startswith('fairness_indicators_metrics/false_negative_rate')
+             for k in rare)
+  # Cross of two protected attributes is sliced too.
+  assert any(len(key) == 2 for key in slices)
+
+
+def test_rerun_with_a_baseline_only_reevaluates(runs):
+  _, summaries, pushed_versions = runs
+  second = summaries[1]
+  for node in CACHEABLE:
+    assert second.component(node).state == 'CACHED', node
+  assert second.component('Evaluator').state == 'COMPLETE'
+  assert second.blessed is True  # the same model does not fall behind itself
+
+
+def test_unchanged_rerun_executes_nothing_and_pushes_nothing(runs):
+  _, summaries, pushed_versions = runs
+  third = summaries[2]
+  for node in CACHEABLE + ['Evaluator', 'Pusher']:
+    assert third.component(node).state == 'CACHED', node
+  assert pushed_versions[2] == pushed_versions[1]
