@@ -28,6 +28,7 @@ from tfx_bsl.public import tfxio
 
 from models import features
 from models import preprocessing
+from models import sanity_check
 
 DEFAULT_TRAINING = {
     'epochs': 20,
@@ -230,8 +231,16 @@ def run_fn(fn_args: tfx.components.FnArgs):
   logging.info('training label counts %s -> class weights %s',
                dict(zip(spec.classes, counts.tolist())), weights)
 
-  model = build_keras_model(
-      spec, categorical_sizes(spec, tf_transform_output), params)
+  categorical = categorical_sizes(spec, tf_transform_output)
+  # Fail in seconds, not after the full run, if the model cannot fit a tiny
+  # subset (labels misaligned, inputs constant, learning rate far off).
+  sanity_check.assert_can_overfit(
+      lambda: build_keras_model(spec, categorical, params),
+      _input_fn(fn_args.train_files, fn_args.data_accessor, schema, label_key,
+                params['batch_size'], shuffle=False),
+      seed=int(params['seed']))
+  tf.keras.utils.set_random_seed(int(params['seed']))  # the check drew numbers
+  model = build_keras_model(spec, categorical, params)
   model.fit(
       train,
       validation_data=evaluation,

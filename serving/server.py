@@ -484,6 +484,9 @@ class ModelServer:
     else:
       resp = Response(200, payload, version=v, role=role)
     if resp.status != 200:
+      if v is not None and role:
+        # Errors name the version too: a canary analysis must attribute them.
+        resp.headers = {'X-Model-Version': str(v), 'X-Model-Role': role}
       self.metrics.observe_request(name, '' if v is None else str(v), role or '',
                                    resp.status, None)
       return resp
