@@ -18,6 +18,7 @@ run: setup data
 	TF_USE_LEGACY_KERAS=1 $(PY) local_runner.py $(ARGS)
 
 test: setup
+	@bash scripts/install_test_tools.sh
 	TF_USE_LEGACY_KERAS=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -4,8 +4,12 @@
   python local_runner.py --description my.yaml --data-root /data/mine --span 3
 
 Prints, from ML Metadata, per-component times and where the evaluation, the
-pushed model and the metadata store are. Exits non-zero if the run failed or
-the model was not blessed (unless --allow-unblessed).
+pushed model, the metadata store and the HTML run report are. Exits non-zero
+if the run failed or the model was not blessed (unless --allow-unblessed).
+
+Data validation (bad CSV rows, schema anomalies, drift from the previous span)
+prints its summary and the path of its HTML report; when it rejects the
+input, nothing is trained or pushed and the exit code is 3.
 """
 
 import argparse
@@ -18,11 +22,13 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')  # before TensorFlow loads
 from absl import logging  # pylint: disable=g-import-not-at-top
 from tfx import v1 as tfx
 
+from components import validation_outcome
 from models import features
 from pipeline import configs
 from pipeline import pipeline as pipeline_lib
 from pipeline import run_summary
 from pipeline import spans
+from provenance import record as provenance
 
 
 def parse_args(argv=None):
@@ -60,6 +66,26 @@ def describe_failure(error: BaseException) -> str:
   return '\n  caused by '.join(messages)
 
 
+def report_data_validation(summary: run_summary.RunSummary,
+                           pipeline_root: str) -> bool:
+  """Prints what data validation found; True if it rejected the input."""
+  rejected = False
+  for outcome in validation_outcome.outcomes(summary, pipeline_root):
+    if outcome.report_text:
+      with open(outcome.report_text) as f:
+        print('\n' + f.read().rstrip(), flush=True)
+    if outcome.passed:
+      continue
+    rejected = True
+    if not outcome.report_text:
+      print(f'\n{outcome.message or outcome.node_id + " failed"}', file=sys.stderr)
+    where = (f'see the report: {outcome.report_html}' if outcome.report_html
+             else 'the problems are listed above')
+    print(f'\nDATA REJECTED by {outcome.node_id}: nothing was trained or pushed; '
+          f'{where}', file=sys.stderr, flush=True)
+  return rejected
+
+
 def main(argv=None) -> int:
   args = parse_args(argv)
   spec = features.load(args.description)
@@ -88,6 +114,9 @@ def main(argv=None) -> int:
       beam_pipeline_args=beam,
       enable_cache=not args.no_cache)
 
+  # Taken before the run: the checkout or the files may change while it runs.
+  code = provenance.code_version()
+  input_files = provenance.file_hashes(files, data_root)
   started = time.time()
   failure = None
   try:
@@ -96,8 +125,14 @@ def main(argv=None) -> int:
     failure = e
   wall = time.time() - started
 
+  # Code version and hyperparameters onto the run's executions, then the report.
+  report = provenance.finish_run(metadata, name, code, span, input_files)
   summary = run_summary.summarize(metadata, name)
   print('\n' + run_summary.format_summary(summary, wall), flush=True)
+  if report:
+    print(f'  run report     : {report}', flush=True)
+  if report_data_validation(summary, configs.pipeline_root(work_dir, name)):
+    return 3
   if failure is not None:
     print(f'\nFAILED: {describe_failure(failure)}', file=sys.stderr)
     return 1

@@ -109,6 +109,10 @@ def labelers_fingerprint(spec: features.DatasetSpec, data_root: str) -> str:
   """A digest of every labelers file of the dataset (all spans)."""
   if not spec.labeler_pattern:
     return ''
+  if not isinstance(data_root, str):
+    # A runtime parameter (Kubeflow): the files are only known when the run
+    # starts, so the cache key cannot include them.
+    return 'runtime'
   pattern = os.path.join(data_root, spec.labeler_pattern.replace('{SPAN}', '*'))
   digest = hashlib.sha256()
   try:

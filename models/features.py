@@ -18,6 +18,9 @@ import yaml
 COLUMN_TYPES = ('int', 'float', 'string')
 TREATMENTS = ('scale', 'vocabulary', 'bucketize', 'exclude')
 CLASS_WEIGHTINGS = ('none', 'inverse_frequency', 'sqrt_inverse_frequency')
+# What drift of a column beyond its threshold does: block stops the run before
+# Transform, warn only reports it.
+DRIFT_ACTIONS = ('block', 'warn')
 
 # Suffix of every transformed feature, as in the TFX templates.
 PACKAGE_PREFIX = 'package://'
@@ -44,6 +47,28 @@ class Column:
   type: str
   treatment: str
   buckets: int = 0
+  # block | warn; None means the description's validation.drift_default.
+  drift: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationPolicy:
+  """How the data gate treats drift (description field `validation`)."""
+  drift_default: str = 'block'
+  # Comparator thresholds for columns the schema gives none (an inferred
+  # schema); a curated schema's own comparators take precedence.
+  categorical_linf: float = 0.05
+  numeric_jsd: float = 0.05
+  # Concept drift: the change of P(label | feature bin) between spans
+  # (components/label_drift.py). A bin counts only when its change is also
+  # significant (|z| >= min_z) and both spans have min_bin_rows in it.
+  label_drift_action: str = 'block'
+  label_drift_threshold: float = 0.05
+  label_drift_min_z: float = 4.0
+  label_drift_bins: int = 5
+  label_drift_min_bin_rows: int = 100
+  # Rows read per span for it: a sample bounds the cost on big spans.
+  label_drift_max_rows: int = 200_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +96,7 @@ class DatasetSpec:
   training: Dict[str, Any]
   evaluation: Dict[str, Any]
   raw: Dict[str, Any] = dataclasses.field(repr=False, compare=False)
+  validation: ValidationPolicy = ValidationPolicy()
 
   # --- what the model sees -------------------------------------------------
   def column(self, name: str) -> Column:
@@ -107,6 +133,13 @@ class DatasetSpec:
   @property
   def rare_class_id(self) -> Optional[int]:
     return None if self.rare_class is None else self.classes.index(self.rare_class)
+
+  def drift_action(self, column: str) -> str:
+    """block | warn for drift of `column` (the default for unknown names)."""
+    for c in self.columns:
+      if c.name == column and c.drift:
+        return c.drift
+    return self.validation.drift_default
 
   @property
   def slice_columns(self) -> List[str]:
@@ -189,7 +222,11 @@ def parse(raw: Dict[str, Any], source: str = '<dict>') -> DatasetSpec:
     buckets = int(col.get('buckets', 0))
     if treatment == 'bucketize' and buckets < 2:
       raise DatasetSpecError(f'{source}: {where}buckets must be >= 2 to bucketize')
-    columns[col_name] = Column(col_name, col_type, treatment, buckets)
+    drift = col.get('drift')
+    if drift is not None and drift not in DRIFT_ACTIONS:
+      raise DatasetSpecError(
+          f'{source}: {where}drift is {drift!r}; expected one of {DRIFT_ACTIONS}')
+    columns[col_name] = Column(col_name, col_type, treatment, buckets, drift)
 
   label_raw = _require(raw, 'label', source)
   label = _require(label_raw, 'column', source, 'label.')
@@ -203,9 +240,9 @@ def parse(raw: Dict[str, Any], source: str = '<dict>') -> DatasetSpec:
     times = derive.get('times')
     _names_exist([rule_column] + ([times] if times else []), columns,
                  'label.derive', source)
-    for name in [rule_column] + ([times] if times else []):
-      if columns[name].type == 'string':
-        raise DatasetSpecError(f'{source}: label.derive uses {name!r}, a string column')
+    for used in [rule_column] + ([times] if times else []):
+      if columns[used].type == 'string':
+        raise DatasetSpecError(f'{source}: label.derive uses {used!r}, a string column')
     if len(classes) != 2:
       raise DatasetSpecError(
           f'{source}: a derived label is binary: label.classes lists the class '
@@ -267,6 +304,13 @@ def parse(raw: Dict[str, Any], source: str = '<dict>') -> DatasetSpec:
     raise DatasetSpecError(
         f'{source}: splits need positive train and eval sizes, got {splits}')
 
+  stratify_below_rows = (raw.get('splits') or {}).get('stratify_below_rows', 10000)
+  if isinstance(stratify_below_rows, bool) or not isinstance(
+      stratify_below_rows, int) or stratify_below_rows < 0:
+    raise DatasetSpecError(
+        f'{source}: splits.stratify_below_rows must be a whole number >= 0, '
+        f'got {stratify_below_rows!r}')
+
   spec = DatasetSpec(
       name=str(name),
       source=source,
@@ -285,11 +329,81 @@ def parse(raw: Dict[str, Any], source: str = '<dict>') -> DatasetSpec:
       labeler_pattern=labelers.get('pattern'),
       labeler_columns=tuple(labelers.get('columns') or ()),
       splits=splits,
-      stratify_below_rows=int((raw.get('splits') or {}).get('stratify_below_rows', 10000)),
+      stratify_below_rows=stratify_below_rows,
       training=dict(raw.get('training') or {}),
       evaluation=dict(raw.get('evaluation') or {}),
       raw=raw,
+      validation=_parse_validation(raw.get('validation'), source),
   )
   if not spec.features():
     raise DatasetSpecError(f'{source}: no model inputs: every column is excluded')
   return spec
+
+
+_VALIDATION_FIELDS = ('drift_default', 'default_thresholds', 'label_drift')
+_THRESHOLD_FIELDS = ('categorical_linf', 'numeric_jsd')
+_LABEL_DRIFT_FIELDS = {
+    'action': 'label_drift_action', 'threshold': 'label_drift_threshold',
+    'min_z': 'label_drift_min_z', 'bins': 'label_drift_bins',
+    'min_bin_rows': 'label_drift_min_bin_rows', 'max_rows': 'label_drift_max_rows'}
+
+
+def _unknown_fields(raw: Dict[str, Any], known, where: str, source: str) -> None:
+  unknown = sorted(set(raw) - set(known))
+  if unknown:
+    raise DatasetSpecError(
+        f'{source}: unknown field(s) {where}{unknown}; expected some of {sorted(known)}')
+
+
+def _number(value: Any, where: str, source: str, low: float, high: float,
+            integer: bool = False) -> float:
+  ok = not isinstance(value, bool) and isinstance(value, (int, float))
+  if integer:
+    ok = ok and float(value).is_integer()
+  if not ok or not low <= value <= high:
+    kind = 'a whole number' if integer else 'a number'
+    raise DatasetSpecError(
+        f'{source}: {where} must be {kind} in [{low}, {high}], got {value!r}')
+  return int(value) if integer else float(value)
+
+
+def _parse_validation(raw: Any, source: str) -> ValidationPolicy:
+  """The optional `validation` section; every field is checked and named."""
+  if raw is None:
+    return ValidationPolicy()
+  if not isinstance(raw, dict):
+    raise DatasetSpecError(f'{source}: `validation` must be a mapping')
+  _unknown_fields(raw, _VALIDATION_FIELDS, 'validation.', source)
+  values: Dict[str, Any] = {}
+  if 'drift_default' in raw:
+    if raw['drift_default'] not in DRIFT_ACTIONS:
+      raise DatasetSpecError(
+          f'{source}: validation.drift_default is {raw["drift_default"]!r}; '
+          f'expected one of {DRIFT_ACTIONS}')
+    values['drift_default'] = raw['drift_default']
+  thresholds = raw.get('default_thresholds') or {}
+  if not isinstance(thresholds, dict):
+    raise DatasetSpecError(f'{source}: validation.default_thresholds must be a mapping')
+  _unknown_fields(thresholds, _THRESHOLD_FIELDS, 'validation.default_thresholds.', source)
+  for key in _THRESHOLD_FIELDS:
+    if key in thresholds:
+      values[key] = _number(thresholds[key], f'validation.default_thresholds.{key}',
+                            source, 0.0, 1.0)
+  label = raw.get('label_drift') or {}
+  if not isinstance(label, dict):
+    raise DatasetSpecError(f'{source}: validation.label_drift must be a mapping')
+  _unknown_fields(label, _LABEL_DRIFT_FIELDS, 'validation.label_drift.', source)
+  where = 'validation.label_drift.'
+  if 'action' in label:
+    if label['action'] not in DRIFT_ACTIONS:
+      raise DatasetSpecError(
+          f'{source}: {where}action is {label["action"]!r}; expected one of {DRIFT_ACTIONS}')
+    values['label_drift_action'] = label['action']
+  limits = {'threshold': (0.0, 1.0, False), 'min_z': (0.0, 100.0, False),
+            'bins': (2, 100, True), 'min_bin_rows': (1, 10**9, True),
+            'max_rows': (1, 10**12, True)}
+  for key, (low, high, integer) in limits.items():
+    if key in label:
+      values[_LABEL_DRIFT_FIELDS[key]] = _number(label[key], where + key, source,
+                                                low, high, integer)
+  return ValidationPolicy(**values)

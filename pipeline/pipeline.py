@@ -1,8 +1,10 @@
 """The pipeline: one create_pipeline() that reads top to bottom.
 
 ExampleGen -> StatisticsGen -> SchemaGen (or the curated schema) ->
-ExampleValidator -> Transform -> Trainer -> Resolver (last blessed model) ->
-Evaluator -> Pusher. Every component is driven by the dataset description.
+ExampleValidator + DistributionValidator (against the previous good span,
+found in MLMD) -> DataValidationGate -> Transform -> Trainer -> Resolver (last
+blessed model) -> Evaluator -> Pusher. Every component is driven by the
+dataset description; the gate stops the run before Transform on bad data.
 """
 
 from typing import List, Optional
@@ -10,6 +12,12 @@ from typing import List, Optional
 from tfx import v1 as tfx
 
 from ml_metadata.proto import metadata_store_pb2
+from components import checked_example_gen
+from components import human_level_performance
+from components.canary_rollout import CanaryRollout
+from components import data_gate
+from components import drift_validator
+from components import previous_span
 from models import features
 from pipeline import configs
 from pipeline import eval_config
@@ -32,8 +40,11 @@ def create_pipeline(
   components = []
   custom_config = spec.to_config()
 
-  # Reads one span of CSVs (the latest unless `span` is given) and splits it.
-  example_gen = tfx.components.CsvExampleGen(
+  # Reads one span of CSVs (the latest unless `span` is given), refusing rows
+  # that break the description, and splits it (stratified below
+  # splits.stratify_below_rows rows). Keeps CsvExampleGen's node id.
+  example_gen = checked_example_gen.CheckedCsvExampleGen(
+      spec=spec,
       input_base=data_root,
       input_config=tfx.proto.Input(splits=[
           tfx.proto.Input.Split(name='single_split', pattern=spec.input_pattern)
@@ -44,22 +55,26 @@ def create_pipeline(
               for name, size in spec.splits.items()
           ])),
       range_config=(None if span is None else tfx.proto.RangeConfig(
-          static_range=tfx.proto.RangeConfig.StaticRange(
-              start_span_number=span, end_span_number=span))))
+          static_range=tfx.proto.StaticRange(
+              start_span_number=span, end_span_number=span)))
+  ).with_id('CsvExampleGen')
   components.append(example_gen)
+
+  # The curated schema when one is checked in (one node id, SchemaGen, either
+  # way); statistics then follow it, e.g. value counts for categorical ints.
+  curated_schema = (tfx.components.ImportSchemaGen(schema_file=schema_path)
+                    .with_id('SchemaGen') if schema_path else None)
 
   # Computes statistics over every split for validation and visualization.
   statistics_gen = tfx.components.StatisticsGen(
-      examples=example_gen.outputs['examples'])
+      examples=example_gen.outputs['examples'],
+      schema=curated_schema.outputs['schema'] if curated_schema else None)
   components.append(statistics_gen)
 
-  # Uses the curated schema when one is checked in, else infers one.
-  if schema_path:
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
-  else:
-    schema_gen = tfx.components.SchemaGen(
-        statistics=statistics_gen.outputs['statistics'],
-        infer_feature_shape=True)
+  # Without a curated schema, infers one from the statistics.
+  schema_gen = curated_schema or tfx.components.SchemaGen(
+      statistics=statistics_gen.outputs['statistics'],
+      infer_feature_shape=True)
   components.append(schema_gen)
 
   # Finds anomalies: the data against the schema.
@@ -67,6 +82,40 @@ def create_pipeline(
       statistics=statistics_gen.outputs['statistics'],
       schema=schema_gen.outputs['schema'])
   components.append(example_validator)
+
+  # The previous good span (the latest earlier span the gate passed) in MLMD:
+  # its statistics and the examples they describe; empty for a first span.
+  previous_span_resolver = tfx.dsl.Resolver(
+      strategy_class=previous_span.PreviousSpanStrategy,
+      statistics=statistics_gen.outputs['statistics'],
+      baseline_statistics=tfx.dsl.Channel(
+          type=tfx.types.standard_artifacts.ExampleStatistics),
+      baseline_examples=tfx.dsl.Channel(
+          type=tfx.types.standard_artifacts.Examples),
+      verdicts=tfx.dsl.Channel(type=data_gate.DataValidationVerdict)
+  ).with_id('previous_span_resolver')
+  components.append(previous_span_resolver)
+
+  # Drift from the previous span, per the schema's comparators (train split).
+  distribution_validator = drift_validator.DistributionValidator(
+      statistics=statistics_gen.outputs['statistics'],
+      baseline_statistics=previous_span_resolver.outputs['baseline_statistics'],
+      config=drift_validator.config_for(spec, schema_path),
+      include_split_pairs=[('train', 'train')])
+  components.append(distribution_validator)
+
+  # Fails the run on blocking anomalies or drift, with a report; nothing
+  # below runs on data it has not passed.
+  gate = data_gate.DataValidationGate(
+      spec=spec,
+      statistics=statistics_gen.outputs['statistics'],
+      schema=schema_gen.outputs['schema'],
+      anomalies=example_validator.outputs['anomalies'],
+      examples=example_gen.outputs['examples'],
+      drift_anomalies=distribution_validator.outputs['anomalies'],
+      baseline_statistics=previous_span_resolver.outputs['baseline_statistics'],
+      baseline_examples=previous_span_resolver.outputs['baseline_examples'])
+  components.append(gate)
 
   # Feature engineering, analysed on the train split, reused at serving.
   transform = tfx.components.Transform(
@@ -76,6 +125,7 @@ def create_pipeline(
       splits_config=tfx.proto.SplitsConfig(
           analyze=['train'], transform=list(spec.splits)),
       custom_config=custom_config)
+  transform.add_upstream_node(gate)
   components.append(transform)
 
   # Trains by epochs with early stopping; class weights for the rare class.
@@ -115,6 +165,30 @@ def create_pipeline(
           filesystem=tfx.proto.PushDestination.Filesystem(
               base_directory=serving_model_dir)))
   components.append(pusher)
+
+  # What to work on next: human-level performance per slice from the span's
+  # labelers file, agreement, gap x share, label consistency, error analysis
+  # by tag, and baselines beside the new and the last blessed model.
+  if spec.labeler_pattern:
+    hlp = human_level_performance.HumanLevelAnalysis(
+        examples=example_gen.outputs['examples'],
+        model=trainer.outputs['model'],
+        baseline_model=model_resolver.outputs['model'],
+        custom_config=custom_config,
+        data_root=data_root)
+    # Analysis, not a gate: a bad labelers file must not stop a blessed push.
+    hlp.add_upstream_node(pusher)
+    components.append(hlp)
+
+  # Rolls the pushed model out behind guardrails: canary 5->25->50->100% of
+  # replayed held-out traffic (shadow-only for a first deployment); a breach
+  # rolls back and stable keeps serving. Skips cleanly when nothing was pushed.
+  canary_rollout = CanaryRollout(
+      pushed_model=pusher.outputs['pushed_model'],
+      examples=example_gen.outputs['examples'],
+      dataset_description=custom_config,
+      serving_model_dir=serving_model_dir)
+  components.append(canary_rollout)
 
   return tfx.dsl.Pipeline(
       pipeline_name=pipeline_name,

@@ -14,6 +14,11 @@ from ml_metadata.proto import metadata_store_pb2
 STATE_NAMES = {
     v: k for k, v in metadata_store_pb2.Execution.State.items()}
 
+# MLMD moves last_update_time on every later update of an execution (e.g. the
+# code version provenance/record.py writes after a run); the original end
+# time is kept in this custom property first.
+FINISHED_MS_PROPERTY = 'tfx_finished_ms'
+
 
 @dataclasses.dataclass
 class ComponentRun:
@@ -60,6 +65,14 @@ def open_store(metadata_path: str) -> metadata_store.MetadataStore:
   return metadata_store.MetadataStore(config)
 
 
+def finished_ms(execution: metadata_store_pb2.Execution) -> int:
+  """When the execution ended (ms since the epoch), despite later updates."""
+  recorded = execution.custom_properties.get(FINISHED_MS_PROPERTY)
+  if recorded is not None and recorded.int_value:
+    return recorded.int_value
+  return execution.last_update_time_since_epoch
+
+
 def _node_id(store, execution_id: int, pipeline_name: str) -> str:
   for context in store.get_contexts_by_execution(execution_id):
     if context.type == 'node' or store.get_context_types_by_id(
@@ -82,8 +95,7 @@ def summarize(metadata_path: str, pipeline_name: str,
   components = []
   executions = sorted(store.get_executions_by_context(run.id), key=lambda e: e.id)
   for execution in executions:
-    seconds = (execution.last_update_time_since_epoch -
-               execution.create_time_since_epoch) / 1000.0
+    seconds = (finished_ms(execution) - execution.create_time_since_epoch) / 1000.0
     components.append(ComponentRun(
         node_id=_node_id(store, execution.id, pipeline_name),
         state=STATE_NAMES.get(execution.last_known_state, '?'),

@@ -125,6 +125,27 @@ def test_rerun_with_a_baseline_only_reevaluates(runs):
 def test_unchanged_rerun_executes_nothing_and_pushes_nothing(runs):
   _, summaries, pushed_versions = runs
   third = summaries[2]
-  for node in CACHEABLE + ['Evaluator', 'Pusher']:
-    assert third.component(node).state == 'CACHED', node
+  executed = [c.node_id for c in third.components
+              if c.state != 'CACHED' and not c.node_id.endswith('resolver')]
+  assert executed == []  # resolvers only look up MLMD; they always run
   assert pushed_versions[2] == pushed_versions[1]
+
+
+def test_human_level_analysis_is_recorded_in_mlmd(runs):
+  _, summaries, _ = runs
+  first = summaries[0]
+  assert first.component('HumanLevelAnalysis').state == 'COMPLETE'
+  hlp = first.artifact('HumanLevelPerformance')
+  assert hlp is not None
+  assert 0.5 < hlp.custom_properties['hlp'].double_value <= 1.0
+  assert os.path.exists(os.path.join(hlp.uri, 'hlp_report.json'))
+
+
+def test_first_deployment_is_rolled_out_in_shadow_then_canaried(runs):
+  _, summaries, _ = runs
+  first = summaries[0].artifact('RolloutDecision')
+  assert first is not None
+  assert first.custom_properties['mode'].string_value == 'shadow'
+  second = summaries[1].artifact('RolloutDecision')
+  assert second.custom_properties['decision'].string_value in (
+      'promoted', 'rolled_back')
