@@ -80,6 +80,9 @@ def runs(tmp_path_factory):
   outputs, descriptions = {}, {}
   for span in (1, 2):
     shutil.copytree(generated / f'span-{span}', live / f'span-{span}')
+    # A span arrives with its labelers' annotations (HumanLevelAnalysis).
+    (live / 'labelers').mkdir(parents=True, exist_ok=True)
+    shutil.copy(generated / 'labelers' / f'span-{span}.csv', live / 'labelers')
     description = str(root / f'description-{span}.yaml')
     descriptions[span] = _description(description, LEARNING_RATES[span])
     result = subprocess.run(
