@@ -23,3 +23,11 @@ test: setup
 
 clean:
 	rm -rf work $(DEFAULT_DATA)
+
+# Builds the pipeline image kubeflow_runner.py --image refers to (needs a Docker
+# engine; CI has none). Push it where the cluster can pull it.
+IMAGE ?= tfx-e2e-pipeline:dev
+DOCKER ?= docker
+.PHONY: image
+image:
+	$(DOCKER) build -t $(IMAGE) .

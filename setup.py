@@ -17,8 +17,8 @@ setup(
     packages=find_packages(include=[
         'pipeline', 'pipeline.*', 'components', 'components.*', 'models',
         'models.*', 'data', 'data.*', 'serving', 'serving.*', 'analysis',
-        'analysis.*', 'provenance', 'provenance.*']),
-    py_modules=['local_runner'],
+        'analysis.*', 'provenance', 'provenance.*', 'kubeflow', 'kubeflow.*']),
+    py_modules=['local_runner', 'kubeflow_runner'],
     package_data={'data': ['descriptions/*.yaml', 'DATA_CARD.md']},
     # The exact versions live in requirements.lock; these are the direct needs.
     install_requires=[

@@ -40,11 +40,10 @@ from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
 from components import csv_checks
+from components import executor_failure
 from components import stratified_split
 from models import features
 
-# google.rpc.Code.INVALID_ARGUMENT: the input, not the system, is at fault.
-INVALID_ARGUMENT = 3
 
 DATA_ROWS_PROPERTY = 'data_rows'
 SPLIT_METHOD_PROPERTY = 'split_method'
@@ -172,11 +171,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
       super().Do(input_dict, output_dict, exec_properties)
     except csv_checks.InputDataError as e:
       logging.error('%s', e)
-      # Returned, not raised: the launcher then records the message with the
-      # FAILED execution in MLMD (a raised error leaves only a stack trace).
-      return execution_result_pb2.ExecutorOutput(
-          execution_result=execution_result_pb2.ExecutionResult(
-              code=INVALID_ARGUMENT, result_message=str(e)))
+      return executor_failure.reject(executor_failure.INVALID_ARGUMENT, str(e))
     examples = artifact_utils.get_single_instance(
         output_dict[standard_component_specs.EXAMPLES_KEY])
     # TFX 1.16's driver records the span only as a custom property, so

@@ -12,6 +12,7 @@ from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
 from components import checked_example_gen
+from components import executor_failure
 from data import generator
 
 
@@ -101,7 +102,7 @@ def test_bad_rows_fail_the_execution_with_a_recorded_message(tmp_path, credit_sp
   header = ','.join(c.name for c in credit_spec.columns)
   (root / 'span-4' / 'data.csv').write_text(header + '\n' + 'x,' * 5 + '\n')
   result, _ = _run(credit_spec, root, tmp_path / 'out', span=4)
-  assert result.execution_result.code == checked_example_gen.INVALID_ARGUMENT
+  assert result.execution_result.code == executor_failure.INVALID_ARGUMENT
   message = result.execution_result.result_message
   assert str(root / 'span-4' / 'data.csv') in message and 'line 2' in message
   assert 'malformed row: 6 field(s) where the header has 22' in message

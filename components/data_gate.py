@@ -47,13 +47,12 @@ from tfx.types.component_spec import ExecutionParameter
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
+from components import executor_failure
 from components import label_drift as label_drift_lib
 from components import previous_span
 from components import validation_report as vr
 from models import features
 
-# google.rpc.Code.FAILED_PRECONDITION: the data does not meet the contract.
-FAILED_PRECONDITION = 9
 # Drift is measured on the training split: the largest, and the one the model
 # learns from (eval/test are random samples of the same span).
 DRIFT_SPLIT = 'train'
@@ -341,9 +340,7 @@ class Executor(base_executor.BaseExecutor):
     text = report.to_text()
     if not report.passed:
       logging.error('%s', text)
-      return execution_result_pb2.ExecutorOutput(
-          execution_result=execution_result_pb2.ExecutionResult(
-              code=FAILED_PRECONDITION, result_message=text))
+      return executor_failure.reject(executor_failure.FAILED_PRECONDITION, text)
     logging.info('%s', text)
     # The published artifact carries a copy of its report.
     for name in vr.REPORT_FILES:

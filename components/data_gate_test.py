@@ -10,6 +10,7 @@ from tfx.types import standard_artifacts
 
 from components import conftest
 from components import data_gate
+from components import executor_failure
 from components import validation_report
 from data import generator
 from models import features
@@ -70,7 +71,7 @@ def test_data_drift_fails_the_execution_naming_columns_and_report(
   result, verdict = _run(maker, credit_spec,
                          maker.gate_inputs(span['data_drift'], span['previous']),
                          tmp_path)
-  assert result.execution_result.code == data_gate.FAILED_PRECONDITION
+  assert result.execution_result.code == executor_failure.FAILED_PRECONDITION
   message = result.execution_result.result_message
   assert 'BLOCKED' in message and 'span 3 against span 2' in message
   assert 'annual_income' in message and 'Jensen-Shannon divergence' in message
