@@ -92,8 +92,7 @@ def test_exported_signatures_take_raw_values_and_agree(tiny_spec, tiny_transform
   model.fit(_model_inputs(transformed, model),
             np.array([r['outcome_xf'] for r in transformed]), epochs=2, verbose=0)
   export = str(tmp_path / 'model')
-  model.save(export, save_format='tf',
-             signatures=model_lib.make_signatures(model, tiny_spec, output))
+  model_lib.export_model(model, export, tiny_spec, output)
 
   loaded = tf.saved_model.load(export)
   assert {'serving_default', 'serving_examples', 'transform_features'} <= set(
@@ -119,3 +118,8 @@ def test_exported_signatures_take_raw_values_and_agree(tiny_spec, tiny_transform
       income=tf.constant([15.0]), city=tf.constant(['tokyo']),
       score=tf.constant([2.0]))
   assert unseen['probabilities'].shape == (1, 3)
+  # Keras can reload it too (for fine-tuning), given the model class.
+  reloaded = tf.keras.models.load_model(export)
+  batch = _model_inputs(transformed, model)
+  np.testing.assert_allclose(reloaded.predict(batch, verbose=0),
+                             model.predict(batch, verbose=0), rtol=1e-5)

@@ -118,12 +118,17 @@ def create_pipeline(
   components.append(gate)
 
   # Feature engineering, analysed on the train split, reused at serving.
+  # Only what the Trainer reads is materialised (the Evaluator and the
+  # analyses read raw examples through the model's own transform), and
+  # Transform's pre/post-transform statistics are off: StatisticsGen and the
+  # gate have already checked this data, and nothing reads them.
   transform = tfx.components.Transform(
       examples=example_gen.outputs['examples'],
       schema=schema_gen.outputs['schema'],
       preprocessing_fn=configs.PREPROCESSING_FN,
       splits_config=tfx.proto.SplitsConfig(
-          analyze=['train'], transform=list(spec.splits)),
+          analyze=['train'], transform=['train', 'eval']),
+      disable_statistics=True,
       custom_config=custom_config)
   transform.add_upstream_node(gate)
   components.append(transform)

@@ -28,7 +28,7 @@ from pipeline import pipeline as pipeline_lib
 IMAGE = 'registry.example/tfx-e2e-pipeline:1.0.0'
 ROOT = 'gs://bucket/tfx'
 DATA = 'gs://bucket/data/credit_risk'
-BEAM = ['--direct_running_mode=in_memory', '--direct_num_workers=1']
+BEAM = ['--runner=FnApiRunner', '--direct_running_mode=in_memory', '--direct_num_workers=1']
 DRIVER = 'tfx.orchestration.kubeflow.v2.file_based_example_gen.driver'
 ENV_VARS = ('PIPELINE_IMAGE', 'PIPELINE_ROOT', 'DATA_ROOT', 'SERVING_MODEL_DIR',
             'BEAM_PIPELINE_ARGS', 'KFP_HOST', 'KF_PIPELINES_ENDPOINT', 'S3_ENDPOINT',
@@ -283,10 +283,14 @@ def test_beam_flags_for_direct_and_distributed_runners():
   assert kubeflow_runner.beam_args(parse([])) == BEAM
   assert kubeflow_runner.beam_args(parse(
       ['--beam-mode', 'multi_processing', '--beam-workers', '4'])) == [
-          '--direct_running_mode=multi_processing', '--direct_num_workers=4']
+          '--runner=FnApiRunner', '--direct_running_mode=multi_processing',
+          '--direct_num_workers=4']
   assert kubeflow_runner.beam_args(parse(
       ['--beam-arg=--direct_num_workers=2'])) == [
-          '--direct_running_mode=in_memory', '--direct_num_workers=2']
+          '--runner=FnApiRunner', '--direct_running_mode=in_memory', '--direct_num_workers=2']
+  # A runner named by the user replaces ours.
+  assert kubeflow_runner.beam_args(parse(['--beam-arg=--runner=DirectRunner'])) == [
+      '--direct_running_mode=in_memory', '--direct_num_workers=1', '--runner=DirectRunner']
   flink = ['--runner=PortableRunner', '--job_endpoint=flink-jobserver:8099',
            '--environment_type=EXTERNAL', '--environment_config=localhost:50000']
   assert kubeflow_runner.beam_args(parse([f'--beam-arg={a}' for a in flink])) == flink
