@@ -205,13 +205,11 @@ def beam_args(args) -> List[str]:
 
 
 def run_parameters(items: List[str]) -> Dict[str, str]:
-  result = {}
-  for item in items:
-    key, sep, value = item.partition('=')
-    if not sep or not key:
-      raise UsageError(f'--param expects NAME=VALUE, got {item!r}')
-    result[key] = value
-  return result
+  from kubeflow import ir  # pylint: disable=g-import-not-at-top
+  try:
+    return ir.parse_assignments(items, '--param')
+  except ValueError as e:
+    raise UsageError(str(e)) from None
 
 
 # --- compile -----------------------------------------------------------------

@@ -83,7 +83,7 @@ def summarize(sbs: Optional[Dict], cached: Optional[Dict], scaling: Optional[Dic
         lines.append(f'     {name:<18} ref {common.fmt(r):>6} s  ours {common.fmt(o):>6} s  '
                      f'x{common.fmt(common.ratio(o, r), ".2f")}')
     if 'error' not in auc:
-      lines.append(f'   AUC (same eval split, {auc["eval_examples"]} examples): reference '
+      lines.append(f'   AUC (the {auc["scored_examples"]} rows both held out): reference '
                    f'{common.fmt(auc["reference_auc"], ".4f")}, ours '
                    f'{common.fmt(auc["ours_auc"], ".4f")}')
     goals += [_goal_line(g) for g in sbs.get('goals', [])]

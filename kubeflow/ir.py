@@ -62,6 +62,17 @@ def dump(path: str, spec: Dict[str, Any],
     yaml.safe_dump_all(docs, f, sort_keys=True)
 
 
+def parse_assignments(items: Iterable[str], flag: str) -> Dict[str, str]:
+  """NAME=VALUE command-line items (run parameters, path maps) as a dict."""
+  result = {}
+  for item in items:
+    key, sep, value = item.partition('=')
+    if not sep or not key:
+      raise ValueError(f'{flag} expects NAME=VALUE, got {item!r}')
+    result[key] = value
+  return result
+
+
 def tasks(spec: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
   return spec['root']['dag']['tasks']
 

@@ -525,13 +525,10 @@ class LocalKfpBackend:
 
 
 def _key_values(items: List[str], flag: str) -> Dict[str, str]:
-  result = {}
-  for item in items:
-    key, sep, value = item.partition('=')
-    if not sep or not key:
-      raise SystemExit(f'{flag} expects KEY=VALUE, got {item!r}')
-    result[key] = value
-  return result
+  try:
+    return ir.parse_assignments(items, flag)
+  except ValueError as e:
+    raise SystemExit(str(e)) from None
 
 
 def main(argv=None) -> int:
