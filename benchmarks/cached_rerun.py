@@ -34,9 +34,10 @@ NAME = 'bench'
 
 
 def executed(run: Dict) -> List[str]:
-  """Components that did work: the Resolver only looks MLMD up, every run."""
+  """Components that did work: resolvers only look MLMD up, every run."""
   return [c['node_id'] for c in run['components']
-          if c['state'] == 'COMPLETE' and c['node_id'] != 'Resolver']
+          if c['state'] == 'COMPLETE' and c['node_id'] != 'Resolver'
+          and not c['node_id'].endswith('_resolver')]
 
 
 def unchanged_rerun(runs: List[Dict]) -> Optional[int]:

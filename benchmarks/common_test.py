@@ -159,7 +159,7 @@ def test_cached_rerun_finds_the_unchanged_run():
       _component('Evaluator', 20)]}
   third = {'wall': 9.0, 'peak_rss': 1, 'components': [
       _component('Trainer', 0.1, 'CACHED'), _component('Resolver', 0.0),
-      _component('Evaluator', 0.1, 'CACHED')]}
+      _component('Evaluator', 0.1, 'CACHED'), _component('previous_span_resolver', 0.0)]}
   runs = [cold, second, third]
   assert cached_rerun.executed(second) == ['Evaluator']
   assert cached_rerun.unchanged_rerun(runs) == 2
