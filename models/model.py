@@ -15,6 +15,7 @@ graph first so serving takes raw values:
 Outputs: probabilities [N, K], class_ids [N], classes [N].
 """
 
+import contextlib
 import json
 import math
 import os
@@ -243,6 +244,16 @@ def export_model(model: tf.keras.Model, path: str, spec: features.DatasetSpec,
              signatures=make_signatures(model, spec, tf_transform_output))
 
 
+@contextlib.contextmanager
+def _phase(seconds: Dict[str, float], name: str):
+  """Adds the wall time of the block to seconds[name]."""
+  started = time.perf_counter()
+  try:
+    yield
+  finally:
+    seconds[name] = time.perf_counter() - started
+
+
 def run_fn(fn_args: tfx.components.FnArgs):
   """The Trainer's entry point: train by epochs with early stopping, export."""
   spec = features.DatasetSpec.from_config(fn_args.custom_config)
@@ -265,36 +276,32 @@ def run_fn(fn_args: tfx.components.FnArgs):
 
   categorical = categorical_sizes(spec, tf_transform_output)
   seconds = {}
-  started = time.perf_counter()
   # Fail in seconds, not after the full run, if the model cannot fit a tiny
   # subset (labels misaligned, inputs constant, learning rate far off).
-  sanity_check.assert_can_overfit(
-      lambda: build_keras_model(spec, categorical, params),
-      _input_fn(fn_args.train_files, fn_args.data_accessor, schema, label_key,
-                params['batch_size'], shuffle=False),
-      seed=int(params['seed']))
-  seconds['sanity_check'] = time.perf_counter() - started
+  with _phase(seconds, 'sanity_check'):
+    sanity_check.assert_can_overfit(
+        lambda: build_keras_model(spec, categorical, params),
+        _input_fn(fn_args.train_files, fn_args.data_accessor, schema, label_key,
+                  params['batch_size'], shuffle=False),
+        seed=int(params['seed']))
   tf.keras.utils.set_random_seed(int(params['seed']))  # the check drew numbers
   model = build_keras_model(spec, categorical, params)
-  started = time.perf_counter()
-  model.fit(
-      train,
-      validation_data=evaluation,
-      epochs=int(params['epochs']),
-      class_weight=weights,
-      verbose=2,
-      callbacks=[
-          tf.keras.callbacks.EarlyStopping(
-              monitor='val_loss', patience=int(params['early_stopping_patience']),
-              restore_best_weights=True),
-          tf.keras.callbacks.TensorBoard(
-              log_dir=fn_args.model_run_dir, update_freq='epoch'),
-      ])
-
-  seconds['fit'] = time.perf_counter() - started
-  started = time.perf_counter()
-  export_model(model, fn_args.serving_model_dir, spec, tf_transform_output)
-  seconds['export'] = time.perf_counter() - started
+  with _phase(seconds, 'fit'):
+    model.fit(
+        train,
+        validation_data=evaluation,
+        epochs=int(params['epochs']),
+        class_weight=weights,
+        verbose=2,
+        callbacks=[
+            tf.keras.callbacks.EarlyStopping(
+                monitor='val_loss', patience=int(params['early_stopping_patience']),
+                restore_best_weights=True),
+            tf.keras.callbacks.TensorBoard(
+                log_dir=fn_args.model_run_dir, update_freq='epoch'),
+        ])
+  with _phase(seconds, 'export'):
+    export_model(model, fn_args.serving_model_dir, spec, tf_transform_output)
   # Where the Trainer's time went, beside its TensorBoard logs.
   logging.info('trainer phases (s): %s', seconds)
   with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, 'phase_seconds.json'), 'w') as f:

@@ -84,6 +84,24 @@ def _example(row):
       features=tf.train.Features(feature=feature)).SerializeToString()
 
 
+def test_steps_without_autograph_train_exactly_like_keras_default(tiny_spec, tiny_transform):
+  transformed, output = tiny_transform
+  params = model_lib.training_params(tiny_spec)
+  sizes = model_lib.categorical_sizes(tiny_spec, output)
+  weights = []
+  for autograph in (False, True):
+    tf.keras.utils.set_random_seed(3)
+    model = model_lib.build_keras_model(tiny_spec, sizes, params)
+    if autograph:  # Back to the class's own steps, which Keras converts.
+      for name in ('train_step', 'test_step', 'predict_step'):
+        delattr(model, name)
+    model.fit(_model_inputs(transformed, model),
+              np.array([r['outcome_xf'] for r in transformed]), epochs=3, verbose=0)
+    weights.append(model.get_weights())
+  for plain, converted in zip(*weights):
+    np.testing.assert_array_equal(plain, converted)
+
+
 def test_exported_signatures_take_raw_values_and_agree(tiny_spec, tiny_transform, tmp_path):
   transformed, output = tiny_transform
   model = model_lib.build_keras_model(
@@ -118,7 +136,7 @@ def test_exported_signatures_take_raw_values_and_agree(tiny_spec, tiny_transform
       income=tf.constant([15.0]), city=tf.constant(['tokyo']),
       score=tf.constant([2.0]))
   assert unseen['probabilities'].shape == (1, 3)
-  # Keras can reload it too (for fine-tuning), given the model class.
+  # Keras can reload it too (for fine-tuning), from the saved config.
   reloaded = tf.keras.models.load_model(export)
   batch = _model_inputs(transformed, model)
   np.testing.assert_allclose(reloaded.predict(batch, verbose=0),

@@ -8,6 +8,7 @@ Three runs of the same command share one metadata store:
   3. unchanged again: nothing executes, nothing new is pushed.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -74,6 +75,18 @@ def test_model_is_blessed_and_pushed_to_a_versioned_serving_dir(runs):
   for text in ('metadata store', first.metadata_path, 'pushed model', destination,
                'evaluation'):
     assert text in outputs[0]
+
+
+def test_trainer_records_where_its_time_went(runs):
+  _, summaries, _ = runs
+  model_run = summaries[0].artifact('ModelRun')
+  assert model_run is not None
+  with open(os.path.join(model_run.uri, 'phase_seconds.json')) as f:
+    phases = json.load(f)
+  assert set(phases) == {'sanity_check', 'fit', 'export'}
+  trainer = summaries[0].component('Trainer')
+  assert all(0 < seconds for seconds in phases.values())
+  assert sum(phases.values()) <= trainer.seconds
 
 
 def test_the_trained_span_is_the_latest(runs):
