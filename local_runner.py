@@ -20,7 +20,8 @@ import time
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')  # before TensorFlow loads
 
 from absl import logging  # pylint: disable=g-import-not-at-top
-from tfx import v1 as tfx
+from tfx.orchestration import metadata as tfx_metadata
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from components import validation_outcome
 from models import features
@@ -52,9 +53,9 @@ def parse_args(argv=None):
 
 
 def beam_args(mode: str, num_rows: int):
-  if mode == 'auto':
-    return configs.beam_pipeline_args(num_rows)
-  return configs.beam_pipeline_args(0 if mode == 'in_memory' else sys.maxsize)
+  if mode != 'auto':
+    num_rows = 0 if mode == 'in_memory' else sys.maxsize
+  return configs.beam_pipeline_args(num_rows, setup_file=configs.SETUP_FILE)
 
 
 def describe_failure(error: BaseException) -> str:
@@ -109,8 +110,8 @@ def main(argv=None) -> int:
       serving_model_dir=configs.serving_model_dir(work_dir, name),
       span=args.span,
       schema_path=schema_path,
-      metadata_connection_config=tfx.orchestration.metadata
-      .sqlite_metadata_connection_config(metadata),
+      metadata_connection_config=tfx_metadata.sqlite_metadata_connection_config(
+          metadata),
       beam_pipeline_args=beam,
       enable_cache=not args.no_cache)
 
@@ -120,7 +121,7 @@ def main(argv=None) -> int:
   started = time.time()
   failure = None
   try:
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    LocalDagRunner().run(pipeline)
   except Exception as e:  # pylint: disable=broad-except
     failure = e
   wall = time.time() - started

@@ -119,9 +119,10 @@ def run_one(args) -> int:
   blessing.uri = os.path.join(out, 'blessing')
   os.makedirs(evaluation.uri)
   os.makedirs(blessing.uri)
-  beam = ([f'--direct_running_mode={args.beam_mode}', '--direct_num_workers=1']
-          if args.beam_mode == 'in_memory' else
-          [f'--direct_running_mode={args.beam_mode}', '--direct_num_workers=0'])
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
+  # The Beam arguments local_runner gives the pipeline's Evaluator.
+  beam = configs.beam_pipeline_args(0 if args.beam_mode == 'in_memory' else sys.maxsize,
+                                    setup_file=configs.SETUP_FILE)
   runner = executor.Executor(base_beam_executor.BaseBeamExecutor.Context(
       beam_pipeline_args=beam, tmp_dir=os.path.join(out, 'tmp')))
   t0 = time.perf_counter()

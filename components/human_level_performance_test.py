@@ -104,7 +104,7 @@ def _pipeline(spec, data_root, root, candidate_dir, blessed_dir):
       enable_cache=True,
       metadata_connection_config=tfx.orchestration.metadata
       .sqlite_metadata_connection_config(os.path.join(root, 'metadata.sqlite')),
-      beam_pipeline_args=configs.beam_pipeline_args(ROWS))
+      beam_pipeline_args=configs.beam_pipeline_args(ROWS, setup_file=configs.SETUP_FILE))
 
 
 @pytest.fixture(scope='module')

@@ -26,7 +26,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
 from models import features
@@ -254,7 +254,7 @@ def _phase(seconds: Dict[str, float], name: str):
     seconds[name] = time.perf_counter() - started
 
 
-def run_fn(fn_args: tfx.components.FnArgs):
+def run_fn(fn_args: FnArgs):
   """The Trainer's entry point: train by epochs with early stopping, export."""
   spec = features.DatasetSpec.from_config(fn_args.custom_config)
   params = training_params(spec)

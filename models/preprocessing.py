@@ -21,6 +21,11 @@ from models import features
 
 MISSING_TOKEN = '__missing__'
 
+# Categories kept per vocabulary column, most frequent first; rarer ones share
+# the out-of-vocabulary id. Below this many distinct values the vocabulary is
+# exact.
+MAX_VOCABULARY_SIZE = 100_000
+
 
 def vocabulary_filename(column: str) -> str:
   return f'vocab_{column}'
@@ -73,12 +78,20 @@ def _scale(x) -> Tuple[tf.Tensor, tf.Tensor]:
 
 
 def _vocabulary(x, column: str) -> tf.Tensor:
+  """Id by frequency rank, from a combiner-based (Misra-Gries) vocabulary.
+
+  tft.vocabulary runs its own chain of Beam stages per column; the combiner
+  form is packed with every other combiner of the phase (quantiles, z-score
+  moments) into one pass over the data, and is exact below
+  MAX_VOCABULARY_SIZE distinct values.
+  """
   values, present = present_values(x, default='' if x.dtype == tf.string else 0)
   if values.dtype != tf.string:
     values = tf.strings.as_string(values)
   values = tf.where(present, values, MISSING_TOKEN)
-  return tft.compute_and_apply_vocabulary(
-      values, num_oov_buckets=1, vocab_filename=vocabulary_filename(column))
+  vocabulary = tft.experimental.approximate_vocabulary(
+      values, top_k=MAX_VOCABULARY_SIZE, vocab_filename=vocabulary_filename(column))
+  return tft.apply_vocabulary(values, vocabulary, num_oov_buckets=1)
 
 
 def _bucketize(x, num_buckets: int) -> tf.Tensor:

@@ -3,7 +3,8 @@
 Evaluation beyond average accuracy: every protected attribute and tag is a
 slice (plus the declared crosses), each class gets one-vs-rest precision,
 recall, F1 and AUC, the confusion matrix and calibration are computed, and
-Fairness Indicators report FPR/FNR at several thresholds per slice.
+Fairness Indicators report FPR/FNR at several thresholds per slice (for a
+binary label, AUC, calibration and fairness once: the other class's mirror).
 
 Blessing requires all of: overall accuracy above a floor, no drop beyond a
 tolerance against the last blessed model, and the rare class's recall above
@@ -18,6 +19,7 @@ import tensorflow_model_analysis as tfma
 from models import features
 
 ACCURACY = 'SparseCategoricalAccuracy'
+ACCURACY_MODULE = 'pipeline.eval_metrics'  # Keras' metric without AutoGraph
 FAIRNESS_MODULE = 'fairness_indicators.fairness_indicators_metrics'
 PREDICTION_KEY = 'probabilities'
 SIGNATURE = 'serving_examples'
@@ -32,6 +34,8 @@ METRIC_OPTIONS = {
 
 # The per-class metrics computed one-vs-rest for every class id.
 PER_CLASS_METRICS = ('Precision', 'Recall', 'F1Score', 'AUC', 'ExampleCount')
+# Those of them that are not a mirror of the other class's in a binary label.
+MIRROR_FREE_METRICS = ('Precision', 'Recall', 'F1Score', 'ExampleCount')
 
 
 def slicing_specs(spec: features.DatasetSpec) -> List[tfma.SlicingSpec]:
@@ -66,17 +70,22 @@ def metrics_specs(spec: features.DatasetSpec) -> List[tfma.MetricsSpec]:
   overall = tfma.MetricsSpec(metrics=[
       tfma.MetricConfig(class_name='ExampleCount'),
       tfma.MetricConfig(
-          class_name=ACCURACY,
+          class_name=ACCURACY, module=ACCURACY_MODULE,
           per_slice_thresholds=_overall_only(_accuracy_threshold(evaluation))),
       tfma.MetricConfig(class_name='MultiClassConfusionMatrixPlot'),
   ])
   specs = [overall]
   thresholds = list(evaluation.get('fairness_thresholds') or [0.5])
   rare_id = spec.rare_class_id
+  # With two classes one class's AUC, calibration and fairness rates are the
+  # other's mirrored (p0 = 1 - p1): those are computed once, for the rare
+  # class. Precision, recall and F1 differ per class and are kept for both.
+  focus_id = rare_id if rare_id is not None else spec.num_classes - 1
   # One spec per class so the rare class alone can carry a recall floor.
   for class_id in range(spec.num_classes):
+    mirror = spec.num_classes == 2 and class_id != focus_id
     metrics = []
-    for name in PER_CLASS_METRICS:
+    for name in MIRROR_FREE_METRICS if mirror else PER_CLASS_METRICS:
       config = tfma.MetricConfig(class_name=name, config=METRIC_OPTIONS.get(name, ''))
       if (name == 'Recall' and class_id == rare_id and
           evaluation.get('min_rare_class_recall') is not None):
@@ -84,14 +93,15 @@ def metrics_specs(spec: features.DatasetSpec) -> List[tfma.MetricsSpec]:
             value_threshold=tfma.GenericValueThreshold(
                 lower_bound={'value': float(evaluation['min_rare_class_recall'])}))))
       metrics.append(config)
-    metrics += [
-        tfma.MetricConfig(class_name='Calibration'),
-        tfma.MetricConfig(class_name='CalibrationPlot',
-                          config=METRIC_OPTIONS['CalibrationPlot']),
-        tfma.MetricConfig(
-            class_name='FairnessIndicators', module=FAIRNESS_MODULE,
-            config=json.dumps({'thresholds': thresholds})),
-    ]
+    if not mirror:
+      metrics += [
+          tfma.MetricConfig(class_name='Calibration'),
+          tfma.MetricConfig(class_name='CalibrationPlot',
+                            config=METRIC_OPTIONS['CalibrationPlot']),
+          tfma.MetricConfig(
+              class_name='FairnessIndicators', module=FAIRNESS_MODULE,
+              config=json.dumps({'thresholds': thresholds})),
+      ]
     specs.append(tfma.MetricsSpec(
         metrics=metrics,
         binarize=tfma.BinarizationOptions(class_ids={'values': [class_id]})))

@@ -60,6 +60,35 @@ def test_per_class_metrics_for_every_class_including_the_rare_one(spec, config):
   assert 'SparseCategoricalAccuracy' in overall
 
 
+def test_binary_label_computes_mirrored_metrics_once(spec):
+  taxi = features.load(os.path.join(configs.REPO_ROOT, 'data', 'descriptions', 'taxi.yaml'))
+  assert taxi.num_classes == 2
+  by_class = _metrics_by_class(eval_config.build(taxi))
+  # Class 1 ('yes') gets everything; class 0 its own precision, recall and
+  # F1 but not AUC, calibration or fairness rates, which mirror class 1's.
+  assert set(by_class[(1,)]) == set(eval_config.PER_CLASS_METRICS) | {
+      'Calibration', 'CalibrationPlot', 'FairnessIndicators'}
+  assert set(by_class[(0,)]) == set(eval_config.MIRROR_FREE_METRICS)
+  # Three classes: nothing mirrors, every class gets every metric.
+  assert spec.num_classes == 3
+  multi = _metrics_by_class(eval_config.build(spec))
+  assert all(set(multi[(c,)]) == set(by_class[(1,)]) for c in range(3))
+
+
+def test_accuracy_is_keras_metric_updated_without_autograph():
+  import importlib
+  import numpy as np
+  module = importlib.import_module(eval_config.ACCURACY_MODULE)
+  metric = getattr(module, eval_config.ACCURACY)()
+  assert metric.name == 'sparse_categorical_accuracy'  # what reports read
+  metric.update_state(np.array([[0], [1], [2]]),
+                      np.array([[.9, .1, 0], [.2, .7, .1], [.6, .3, .1]]))
+  assert float(metric.result()) == pytest.approx(2 / 3)
+  # Marked so that Keras' update wrapper (tf_convert) leaves it unconverted.
+  from tensorflow.python.autograph.impl import api
+  assert api.is_autograph_artifact(module.SparseCategoricalAccuracy.update_state)
+
+
 def test_blessing_thresholds_come_from_the_description(spec, config):
   by_class = _metrics_by_class(config)
   accuracy_config = by_class[None]['SparseCategoricalAccuracy']

@@ -139,7 +139,7 @@ class ValidationPipeline:
         schema_path=configs.curated_schema_path(spec.name),
         metadata_connection_config=tfx.orchestration.metadata
         .sqlite_metadata_connection_config(self.metadata),
-        beam_pipeline_args=configs.beam_pipeline_args(ROWS))
+        beam_pipeline_args=configs.beam_pipeline_args(ROWS, setup_file=configs.SETUP_FILE))
     started = time.time()
     tfx.orchestration.LocalDagRunner().run(
         pipeline, run_options=pipeline_py.RunOptions(to_nodes=['DataValidationGate']))
