@@ -39,6 +39,7 @@ from components import data_gate
 from components import drift_validator
 from components import previous_span
 from models import features
+from models import source
 from pipeline import configs
 from pipeline import eval_config
 
@@ -59,6 +60,9 @@ def create_pipeline(
   """Builds the TFX pipeline for the dataset `spec` found under `data_root`."""
   components = []
   custom_config = spec.to_config()
+  # Transform and Trainer run our code by import path; its fingerprint in
+  # their config makes an edit of it a cache miss (models/source.py).
+  code_config = dict(custom_config, models_source=source.fingerprint())
 
   # Reads one span of CSVs (the latest unless `span` is given), refusing rows
   # that break the description, and splits it (stratified below
@@ -149,7 +153,13 @@ def create_pipeline(
       splits_config=transform_pb2.SplitsConfig(
           analyze=['train'], transform=['train', 'eval']),
       disable_statistics=True,
-      custom_config=custom_config)
+      # Traced as a TF1 graph: TF2 tracing (concrete functions, a v2
+      # SavedModel per phase) took 10 s of the 15k-row taxi data's 16 s, TF1
+      # 6.5 s, for byte-identical vocabularies and transformed examples. The
+      # Trainer and the serving signatures load it through TF2's
+      # TransformFeaturesLayer all the same.
+      force_tf_compat_v1=True,
+      custom_config=code_config)
   transform.add_upstream_node(gate)
   components.append(transform)
 
@@ -161,7 +171,7 @@ def create_pipeline(
       schema=schema_gen.outputs['schema'],
       train_args=trainer_pb2.TrainArgs(splits=['train']),
       eval_args=trainer_pb2.EvalArgs(splits=['eval']),
-      custom_config=custom_config)
+      custom_config=code_config)
   components.append(trainer)
 
   # The last blessed model is the baseline the candidate must not fall behind.
