@@ -23,10 +23,12 @@ SCHEMA_DIR = os.path.join(REPO_ROOT, 'schema')
 PREPROCESSING_FN = 'models.preprocessing.preprocessing_fn'
 RUN_FN = 'models.model.run_fn'
 
-# Below this many input rows Beam's in-memory DirectRunner beats spawning
-# worker processes that each import TensorFlow (../shared/STACK.md: 173 s vs
-# 216 s on the 15k-row taxi data).
-IN_MEMORY_MAX_ROWS = 300_000
+# Up to this many input rows Beam's in-memory DirectRunner beats worker
+# processes that each import TensorFlow (../shared/STACK.md: 173 s vs 216 s on
+# the 15k-row taxi data). Measured on the default data, 2 cores: 50,000 rows
+# 101 s in-memory vs 105 s with workers; 100,000 rows 182 s vs 160 s, the
+# Evaluator's per-example metrics then split over two ExampleGen shards.
+IN_MEMORY_MAX_ROWS = 60_000
 
 
 def pipeline_root(work_dir: str, pipeline_name: str) -> str:
