@@ -208,3 +208,12 @@ def test_evaluator_variants_edit_a_copy_of_our_eval_config():
   minimal = profile_evaluator.variant_config(spec, 'minimal')
   assert sorted(names(minimal)) == ['ExampleCount', 'SparseCategoricalAccuracy']
   assert len(minimal.slicing_specs) == 1
+
+
+def test_summary_serves_the_pushed_model_directory_not_the_rollout_state(tmp_path):
+  from benchmarks import summary
+  serving = tmp_path / 'round1' / 'ours' / 'taxi' / 'serving'
+  (serving / 'taxi' / '17').mkdir(parents=True)
+  (serving / 'taxi.rollout.json').write_text('{}')
+  assert summary.pushed_model({'meta': {'work_dir': str(tmp_path)}}) == str(serving / 'taxi')
+  assert summary.pushed_model({'meta': {'work_dir': str(tmp_path / 'none')}}) is None
