@@ -35,7 +35,7 @@ METRIC_OPTIONS = {
 # The per-class metrics computed one-vs-rest for every class id.
 PER_CLASS_METRICS = ('Precision', 'Recall', 'F1Score', 'AUC', 'ExampleCount')
 # Those of them that are not a mirror of the other class's in a binary label.
-MIRROR_FREE_METRICS = ('Precision', 'Recall', 'F1Score', 'ExampleCount')
+MIRROR_FREE_METRICS = tuple(m for m in PER_CLASS_METRICS if m != 'AUC')
 
 
 def slicing_specs(spec: features.DatasetSpec) -> List[tfma.SlicingSpec]:
