@@ -36,12 +36,12 @@ COPY . /pipeline
 WORKDIR /pipeline
 # TF_USE_LEGACY_KERAS: TFX 1.16 needs Keras 2 (tf-keras), chosen before
 # TensorFlow loads. PYTHONPATH: the compiled pipeline names modules by import
-# path (models.preprocessing.preprocessing_fn, kubeflow.launch, ...);
+# path (models.preprocessing.preprocessing_fn, kubeflow_support.launch, ...);
 # the repository at /pipeline is where they resolve, the same files the
 # installed package holds. kubeflow_runner.py assumes these two paths.
 ENV PATH=/opt/venv/bin:$PATH
 ENV TF_USE_LEGACY_KERAS=1
 ENV PYTHONPATH=/pipeline
 ENV PYTHONUNBUFFERED=1
-RUN python -c "import tfx, kfp, models.model, models.preprocessing, pipeline.pipeline, kubeflow.launch, tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor; print('tfx', tfx.__version__)"
+RUN python -c "import tfx, kfp, models.model, models.preprocessing, pipeline.pipeline, kubeflow_support.launch, tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor; print('tfx', tfx.__version__)"
 ENTRYPOINT ["/opt/apache/beam/boot"]

@@ -17,10 +17,10 @@ schema 2.1). These flags have environment variables (flags win):
   --host             KFP_HOST            the KFP API endpoint, for --submit
 
 --backend kfp (default) targets the open-source Kubeflow Pipelines backend,
-which cannot run two things TFX compiles for Vertex AI (see kubeflow/ir.py):
+which cannot run two things TFX compiles for Vertex AI (see kubeflow_support/ir.py):
 the Resolver of the last blessed model is left out (the Evaluator gets an
 empty baseline: the no-regression gate is not applied; absolute thresholds
-still are), and ExampleGen's driver runs inside its pod (kubeflow/launch.py).
+still are), and ExampleGen's driver runs inside its pod (kubeflow_support/launch.py).
 --backend vertex keeps what TFX compiles, for Vertex AI Pipelines. Resolvers
 with custom strategies compile for neither and are left out of both; every
 change is printed and recorded in the definition's description.
@@ -38,7 +38,7 @@ from typing import Dict, List, Optional, Tuple
 
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')  # before TensorFlow loads
 
-from kubeflow import ARTIFACT_CLASSES_ENV  # pylint: disable=g-import-not-at-top
+from kubeflow_support import ARTIFACT_CLASSES_ENV  # pylint: disable=g-import-not-at-top
 from pipeline import configs  # pylint: disable=g-import-not-at-top
 
 # Where the Dockerfile puts the repository and installs the dependencies.
@@ -205,7 +205,7 @@ def beam_args(args) -> List[str]:
 
 
 def run_parameters(items: List[str]) -> Dict[str, str]:
-  from kubeflow import ir  # pylint: disable=g-import-not-at-top
+  from kubeflow_support import ir  # pylint: disable=g-import-not-at-top
   try:
     return ir.parse_assignments(items, '--param')
   except ValueError as e:
@@ -216,13 +216,13 @@ def run_parameters(items: List[str]) -> Dict[str, str]:
 def build_pipeline(args):
   """(TFX pipeline, dataset spec, settings) from the flags."""
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
-  from models import features  # pylint: disable=g-import-not-at-top
+  import description  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
 
   if not args.image:
     raise UsageError('--image is required (or set PIPELINE_IMAGE): the image every '
                      'task runs, built by `make image IMAGE=...` and pushed')
-  spec = features.load(args.description)
+  spec = description.load(args.description)
   name = pipeline_name(args, spec)
   root = _require_remote(args.pipeline_root, '--pipeline-root', 'PIPELINE_ROOT',
                          'where KFP and TFX write artifacts, shared by every pod')
@@ -263,7 +263,7 @@ def drop_uncompilable_resolvers(pipeline) -> Tuple[List[str], List[Tuple[str, st
   into KFP v2 (as MLMD queries); a custom ResolverStrategy is Python that runs
   inside TFX's own orchestrator, which no KFP v2 backend has. Such a node can
   go only if every input it feeds is optional; the consumer then runs as it
-  does when the resolver finds nothing (kubeflow/launch.py passes the input
+  does when the resolver finds nothing (kubeflow_support/launch.py passes the input
   empty). Returns (notes, the (component id, input key) pairs it fed).
   """
   from tfx.dsl.components.common import resolver  # pylint: disable=g-import-not-at-top
@@ -311,12 +311,12 @@ def alias_custom_artifact_types(pipeline) -> Dict[type, str]:
   In KFP v2 a custom type is named by its TYPE_NAME, which must read
   `module.Class` (compiler_utils._SCHEMA_TITLE_RE) and is imported by that
   path in the pod. A TYPE_NAME like `DataValidationVerdict` is published as
-  `kubeflow.DataValidationVerdict` instead; kubeflow/__init__.py resolves it
+  `kubeflow_support.DataValidationVerdict` instead; kubeflow_support/__init__.py resolves it
   back through ARTIFACT_CLASSES_ENV. Renaming the type to an importable
   `module.Class` makes the alias unnecessary.
   """
   from tfx.orchestration.kubeflow.v2 import compiler_utils  # pylint: disable=g-import-not-at-top
-  from kubeflow import ARTIFACT_ALIAS_MODULE  # pylint: disable=g-import-not-at-top
+  from kubeflow_support import ARTIFACT_ALIAS_MODULE  # pylint: disable=g-import-not-at-top
   aliases = {}
   for component in pipeline.components:
     for channel in list(component.inputs.values()) + list(component.outputs.values()):
@@ -385,7 +385,7 @@ def compile_pipeline(args) -> Tuple[str, Dict, List[str]]:
   """Writes the definition; returns (path, settings, notes for the user)."""
   from absl import logging  # pylint: disable=g-import-not-at-top
   from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner  # pylint: disable=g-import-not-at-top
-  from kubeflow import ir  # pylint: disable=g-import-not-at-top
+  from kubeflow_support import ir  # pylint: disable=g-import-not-at-top
 
   logging.set_verbosity(logging.WARNING)
   pipeline, _, settings = build_pipeline(args)
@@ -494,8 +494,8 @@ def check_submission(args) -> None:
 
 
 def main(argv=None) -> int:
-  from kubeflow import ir  # pylint: disable=g-import-not-at-top
-  from models import features  # pylint: disable=g-import-not-at-top
+  from kubeflow_support import ir  # pylint: disable=g-import-not-at-top
+  import description  # pylint: disable=g-import-not-at-top
   args = parse_args(argv)
   try:
     check_submission(args)
@@ -512,7 +512,7 @@ def main(argv=None) -> int:
     if args.submit:
       return submit(args, path, settings)
     return 0
-  except (UsageError, features.DatasetSpecError) as e:
+  except (UsageError, description.DatasetSpecError) as e:
     print(f'kubeflow_runner.py: error: {e}', file=sys.stderr)
     return 2
   except ir.IncompatibleError as e:

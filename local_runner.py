@@ -23,12 +23,12 @@ from absl import logging  # pylint: disable=g-import-not-at-top
 from tfx.orchestration import metadata as tfx_metadata
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-from components import validation_outcome
-from models import features
+from pipeline import validation_outcome
+import description
 from pipeline import configs
 from pipeline import pipeline as pipeline_lib
-from pipeline import run_summary
-from pipeline import spans
+from metadata import run_summary
+from description import spans
 from provenance import record as provenance
 
 
@@ -89,7 +89,7 @@ def report_data_validation(summary: run_summary.RunSummary,
 
 def main(argv=None) -> int:
   args = parse_args(argv)
-  spec = features.load(args.description)
+  spec = description.load(args.description)
   data_root = spec.resolve_root(args.data_root, configs.REPO_ROOT)
   span, files = spans.select(data_root, spec.input_pattern, args.span)
   num_rows = spans.count_rows(files)

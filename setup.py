@@ -8,16 +8,18 @@ locally and inside a Kubeflow image alike.
 
 from setuptools import find_packages, setup
 
+# Top-level packages, in the order of the layers (README, "Layout").
+PACKAGES = ('description', 'reports', 'metadata', 'analysis', 'models', 'validation',
+            'serving', 'rollout', 'provenance', 'components', 'pipeline',
+            'kubeflow_support', 'cli', 'data')
+
 setup(
     name='tfx-e2e-pipeline',
     version='0.1.0',
     description='Production TFX pipeline: data validation, sliced evaluation, '
                 'human-level performance, progressive delivery, lineage.',
     python_requires='>=3.10,<3.11',
-    packages=find_packages(include=[
-        'pipeline', 'pipeline.*', 'components', 'components.*', 'models',
-        'models.*', 'data', 'data.*', 'serving', 'serving.*', 'analysis',
-        'analysis.*', 'provenance', 'provenance.*', 'kubeflow', 'kubeflow.*']),
+    packages=find_packages(include=[p + s for p in PACKAGES for s in ('', '.*')]),
     py_modules=['local_runner', 'kubeflow_runner'],
     package_data={'data': ['descriptions/*.yaml', 'DATA_CARD.md']},
     # The exact versions live in requirements.lock; these are the direct needs.

@@ -11,7 +11,7 @@ Measurements:
                 sampled every --sample-seconds with psutil. Shared pages are
                 counted once per process, so this over- rather than
                 under-states memory;
-  per component ML Metadata: execution create -> end (pipeline/run_summary.py);
+  per component ML Metadata: execution create -> end (metadata/run_summary.py);
                 a component's peak RSS is the largest tree sample inside that
                 window (memory an earlier component left allocated counts too).
 """
@@ -299,9 +299,9 @@ class ComponentTiming:
 
 def component_timings(metadata_path: str, pipeline_name: str,
                       samples: Sequence[Tuple[float, int]] = ()) -> List[ComponentTiming]:
-  """The latest run's components (pipeline/run_summary.py), with windows."""
+  """The latest run's components (metadata/run_summary.py), with windows."""
   from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
-  from pipeline import run_summary  # pylint: disable=g-import-not-at-top
+  from metadata import run_summary  # pylint: disable=g-import-not-at-top
   summary = run_summary.summarize(metadata_path, pipeline_name)
   store = run_summary.open_store(metadata_path)
   ids = [c.execution_id for c in summary.components]

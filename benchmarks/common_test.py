@@ -190,8 +190,8 @@ def test_scaling_sizes_growth_and_goals():
 
 def test_evaluator_variants_edit_a_copy_of_our_eval_config():
   from benchmarks import profile_evaluator  # pylint: disable=g-import-not-at-top
-  from models import features  # pylint: disable=g-import-not-at-top
-  spec = features.load('data/descriptions/taxi.yaml')
+  import description  # pylint: disable=g-import-not-at-top
+  spec = description.load('data/descriptions/taxi.yaml')
 
   def names(config):
     return [m.class_name for s in config.metrics_specs for m in s.metrics]

@@ -88,7 +88,7 @@ def variant_config(spec, name: str):
 def run_one(args) -> int:
   """In this process: the Evaluator executor on one variant; prints JSON."""
   t_import = time.perf_counter()
-  from models import features  # pylint: disable=g-import-not-at-top
+  import description  # pylint: disable=g-import-not-at-top
   from tfx.components.evaluator import executor  # pylint: disable=g-import-not-at-top
   from tfx.dsl.components.base import base_beam_executor  # pylint: disable=g-import-not-at-top
   from tfx.types import artifact_utils  # pylint: disable=g-import-not-at-top
@@ -97,7 +97,7 @@ def run_one(args) -> int:
   from tfx.utils import proto_utils  # pylint: disable=g-import-not-at-top
   imported = time.perf_counter() - t_import
 
-  spec = features.load(args.description)
+  spec = description.load(args.description)
   config = variant_config(spec, args.run_one)
   examples = standard_artifacts.Examples()
   examples.uri = args.examples

@@ -34,7 +34,7 @@ if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
 from serving import rest_codec  # noqa: E402
-from serving import toy_model  # noqa: E402
+from testing import toy_model  # noqa: E402
 
 MODEL = 'credit_risk'
 

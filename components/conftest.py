@@ -18,10 +18,10 @@ from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs
 
-from components import checked_example_gen
-from components import drift_validator
-from components import example_stats
-from models import features
+from components.checked_example_gen import component as checked_example_gen
+from components.drift_validator import component as drift_validator
+from validation import example_stats
+import description
 from pipeline import configs
 
 SPLIT = 'train'
@@ -30,7 +30,7 @@ SPLIT = 'train'
 class SpanArtifacts:
   """Builds Examples, ExampleStatistics and ExampleAnomalies for CSV spans."""
 
-  def __init__(self, root: str, spec: features.DatasetSpec, schema_path: str):
+  def __init__(self, root: str, spec: description.DatasetSpec, schema_path: str):
     self.root = root
     self.spec = spec
     self.schema_path = schema_path
@@ -95,7 +95,7 @@ class SpanArtifacts:
 
 @pytest.fixture(scope='session')
 def credit_spec():
-  return features.load(configs.DEFAULT_DESCRIPTION)
+  return description.load(configs.DEFAULT_DESCRIPTION)
 
 
 @pytest.fixture(scope='session')

@@ -16,7 +16,7 @@ from tensorflow_transform.tf_metadata import dataset_metadata
 from tensorflow_transform.tf_metadata import metadata_io
 from tensorflow_transform.tf_metadata import schema_utils
 
-from models import features
+import description
 from models import preprocessing
 
 TINY_DESCRIPTION = {
@@ -56,8 +56,8 @@ TINY_FEATURE_SPEC = {
 
 
 @pytest.fixture(scope='session')
-def tiny_spec() -> features.DatasetSpec:
-  return features.parse(TINY_DESCRIPTION, source='tiny')
+def tiny_spec() -> description.DatasetSpec:
+  return description.parse(TINY_DESCRIPTION, source='tiny')
 
 
 @pytest.fixture(scope='session')

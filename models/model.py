@@ -29,7 +29,7 @@ import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
-from models import features
+import description
 from models import preprocessing
 from models import sanity_check
 
@@ -44,7 +44,7 @@ DEFAULT_TRAINING = {
 }
 
 
-def training_params(spec: features.DatasetSpec) -> Dict:
+def training_params(spec: description.DatasetSpec) -> Dict:
   params = dict(DEFAULT_TRAINING)
   params.update(spec.training)
   return params
@@ -54,7 +54,7 @@ def _embedding_dim(vocab_size: int) -> int:
   return int(min(16, max(2, math.ceil(vocab_size ** 0.5))))
 
 
-def categorical_sizes(spec: features.DatasetSpec,
+def categorical_sizes(spec: description.DatasetSpec,
                       tf_transform_output: tft.TFTransformOutput) -> Dict[str, int]:
   """Number of distinct ids each categorical transformed feature can take."""
   sizes = {}
@@ -83,24 +83,24 @@ def _steps_without_autograph(model: tf.keras.Model) -> tf.keras.Model:
   return model
 
 
-def build_keras_model(spec: features.DatasetSpec,
+def build_keras_model(spec: description.DatasetSpec,
                       categorical: Dict[str, int],
                       params: Dict) -> tf.keras.Model:
   """A DNN over the transformed features; outputs class probabilities."""
   inputs, parts = {}, []
   for column in spec.features('scale'):
-    for name in (features.transformed_name(column.name),
-                 features.missing_indicator_name(column.name)):
+    for name in (description.transformed_name(column.name),
+                 description.missing_indicator_name(column.name)):
       inputs[name] = tf.keras.Input(shape=(1,), name=name, dtype=tf.float32)
       parts.append(inputs[name])
   for column in spec.features('vocabulary'):
-    name = features.transformed_name(column.name)
+    name = description.transformed_name(column.name)
     inputs[name] = tf.keras.Input(shape=(1,), name=name, dtype=tf.int64)
     size = categorical[column.name]
     embedded = tf.keras.layers.Embedding(size, _embedding_dim(size))(inputs[name])
     parts.append(tf.keras.layers.Flatten()(embedded))
   for column in spec.features('bucketize'):
-    name = features.transformed_name(column.name)
+    name = description.transformed_name(column.name)
     inputs[name] = tf.keras.Input(shape=(1,), name=name, dtype=tf.int64)
     parts.append(tf.keras.layers.CategoryEncoding(
         num_tokens=categorical[column.name], output_mode='one_hot')(inputs[name]))
@@ -159,7 +159,7 @@ def _input_fn(file_pattern: List[str], data_accessor, schema, label_key: str,
       schema)
 
 
-def _raw_serving_inputs(spec: features.DatasetSpec):
+def _raw_serving_inputs(spec: description.DatasetSpec):
   return {
       c.name: tf.TensorSpec(
           [None], tf.string if c.type == 'string' else tf.float32, name=c.name)
@@ -167,7 +167,7 @@ def _raw_serving_inputs(spec: features.DatasetSpec):
   }
 
 
-def _to_raw_feature(value: tf.Tensor, feature_spec, column: features.Column):
+def _to_raw_feature(value: tf.Tensor, feature_spec, column: description.Column):
   """A dense serving tensor -> the form the Transform graph parsed in training."""
   if column.type == 'string':
     present = tf.strings.length(value) > 0
@@ -193,7 +193,7 @@ def _prediction_outputs(probabilities: tf.Tensor, classes) -> Dict[str, tf.Tenso
   }
 
 
-def make_signatures(model: tf.keras.Model, spec: features.DatasetSpec,
+def make_signatures(model: tf.keras.Model, spec: description.DatasetSpec,
                     tf_transform_output: tft.TFTransformOutput) -> Dict:
   # Attach the layer to the model so it is tracked and saved with it.
   model.tft_layer = tf_transform_output.transform_features_layer()
@@ -231,7 +231,7 @@ def make_signatures(model: tf.keras.Model, spec: features.DatasetSpec,
   }
 
 
-def export_model(model: tf.keras.Model, path: str, spec: features.DatasetSpec,
+def export_model(model: tf.keras.Model, path: str, spec: description.DatasetSpec,
                  tf_transform_output: tft.TFTransformOutput) -> None:
   """The SavedModel the Evaluator, the Pusher and the model server load.
 
@@ -256,7 +256,7 @@ def _phase(seconds: Dict[str, float], name: str):
 
 def run_fn(fn_args: FnArgs):
   """The Trainer's entry point: train by epochs with early stopping, export."""
-  spec = features.DatasetSpec.from_config(fn_args.custom_config)
+  spec = description.DatasetSpec.from_config(fn_args.custom_config)
   params = training_params(spec)
   # Same data, same code -> the same model, so a rerun can be compared.
   tf.keras.utils.set_random_seed(int(params['seed']))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import features
+import description
 from models import model as model_lib
 from models.conftest import TINY_FEATURE_SPEC, TINY_ROWS
 

@@ -17,7 +17,7 @@ from typing import Any, Dict, Tuple
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from models import features
+import description
 
 MISSING_TOKEN = '__missing__'
 
@@ -117,15 +117,15 @@ def label_to_class_id(label, classes) -> tf.Tensor:
 def preprocessing_fn(inputs: Dict[str, Any],
                      custom_config: Dict[str, Any]) -> Dict[str, tf.Tensor]:
   """tf.Transform's callback; custom_config carries the dataset description."""
-  spec = features.DatasetSpec.from_config(custom_config)
+  spec = description.DatasetSpec.from_config(custom_config)
   outputs = {}
   for column in spec.features():
     x = inputs[column.name]
-    name = features.transformed_name(column.name)
+    name = description.transformed_name(column.name)
     if column.treatment == 'scale':
       outputs[name], missing = _scale(x)
       outputs[name] = _as_column(outputs[name])
-      outputs[features.missing_indicator_name(column.name)] = _as_column(missing)
+      outputs[description.missing_indicator_name(column.name)] = _as_column(missing)
     elif column.treatment == 'vocabulary':
       outputs[name] = _as_column(_vocabulary(x, column.name))
     elif column.treatment == 'bucketize':

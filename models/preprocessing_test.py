@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from models import features
+import description
 from models import preprocessing
 
 
@@ -13,8 +13,8 @@ def _column(rows, name):
 
 def test_scale_uses_present_values_only_and_flags_missing(tiny_transform):
   rows, _ = tiny_transform
-  income = _column(rows, features.transformed_name('income'))
-  missing = _column(rows, features.missing_indicator_name('income'))
+  income = _column(rows, description.transformed_name('income'))
+  missing = _column(rows, description.missing_indicator_name('income'))
   np.testing.assert_array_equal(missing, [0.0, 0.0, 1.0, 0.0])
   # Present values 10, 20, 30: mean 20, population std sqrt(200/3); the
   # missing row 3 sits at the mean, z = 0.
@@ -24,7 +24,7 @@ def test_scale_uses_present_values_only_and_flags_missing(tiny_transform):
 
 def test_vocabulary_gives_ids_by_frequency_and_a_missing_token(tiny_transform):
   rows, output = tiny_transform
-  city = _column(rows, features.transformed_name('city'))
+  city = _column(rows, description.transformed_name('city'))
   vocab = [v.decode() for v in output.vocabulary_by_name(
       preprocessing.vocabulary_filename('city'))]
   assert vocab[0] == 'paris'  # the most frequent value gets id 0
@@ -35,7 +35,7 @@ def test_vocabulary_gives_ids_by_frequency_and_a_missing_token(tiny_transform):
 
 def test_bucketize_splits_at_quantiles(tiny_transform):
   rows, _ = tiny_transform
-  buckets = _column(rows, features.transformed_name('score'))
+  buckets = _column(rows, description.transformed_name('score'))
   assert list(buckets) == sorted(buckets)
   assert set(buckets) == {0, 1}
 

@@ -3,7 +3,7 @@
 import json
 import shutil
 
-from models import features
+import description
 from models import source
 from pipeline import configs
 from pipeline import pipeline as pipeline_lib
@@ -23,7 +23,7 @@ def test_fingerprint_changes_with_the_code_only(tmp_path):
 
 
 def test_transform_and_trainer_carry_it_in_their_config(tmp_path):
-  spec = features.load(configs.DEFAULT_DESCRIPTION)
+  spec = description.load(configs.DEFAULT_DESCRIPTION)
   pipeline = pipeline_lib.create_pipeline(
       pipeline_name='p', pipeline_root=str(tmp_path), data_root=str(tmp_path),
       spec=spec, serving_model_dir=str(tmp_path / 'serving'))
@@ -31,4 +31,4 @@ def test_transform_and_trainer_carry_it_in_their_config(tmp_path):
   for node in ('Transform', 'Trainer'):
     config = json.loads(by_id[node].exec_properties['custom_config'])
     assert config['models_source'] == source.fingerprint(), node
-    assert features.DatasetSpec.from_config(config).name == spec.name
+    assert description.DatasetSpec.from_config(config).name == spec.name

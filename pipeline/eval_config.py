@@ -16,7 +16,7 @@ from typing import List
 
 import tensorflow_model_analysis as tfma
 
-from models import features
+import description
 
 ACCURACY = 'SparseCategoricalAccuracy'
 ACCURACY_MODULE = 'pipeline.eval_metrics'  # Keras' metric without AutoGraph
@@ -38,7 +38,7 @@ PER_CLASS_METRICS = ('Precision', 'Recall', 'F1Score', 'AUC', 'ExampleCount')
 MIRROR_FREE_METRICS = tuple(m for m in PER_CLASS_METRICS if m != 'AUC')
 
 
-def slicing_specs(spec: features.DatasetSpec) -> List[tfma.SlicingSpec]:
+def slicing_specs(spec: description.DatasetSpec) -> List[tfma.SlicingSpec]:
   specs = [tfma.SlicingSpec()]
   specs += [tfma.SlicingSpec(feature_keys=[c]) for c in spec.slice_columns]
   specs += [tfma.SlicingSpec(feature_keys=list(c)) for c in spec.slice_crosses]
@@ -65,7 +65,7 @@ def _accuracy_threshold(evaluation) -> tfma.MetricThreshold:
   return threshold
 
 
-def metrics_specs(spec: features.DatasetSpec) -> List[tfma.MetricsSpec]:
+def metrics_specs(spec: description.DatasetSpec) -> List[tfma.MetricsSpec]:
   evaluation = spec.evaluation
   overall = tfma.MetricsSpec(metrics=[
       tfma.MetricConfig(class_name='ExampleCount'),
@@ -108,7 +108,7 @@ def metrics_specs(spec: features.DatasetSpec) -> List[tfma.MetricsSpec]:
   return specs
 
 
-def build(spec: features.DatasetSpec) -> tfma.EvalConfig:
+def build(spec: description.DatasetSpec) -> tfma.EvalConfig:
   return tfma.EvalConfig(
       model_specs=[
           tfma.ModelSpec(

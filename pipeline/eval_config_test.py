@@ -5,14 +5,14 @@ import os
 import pytest
 import tensorflow_model_analysis as tfma
 
-from models import features
+import description
 from pipeline import configs
 from pipeline import eval_config
 
 
 @pytest.fixture(scope='module')
 def spec():
-  return features.load(configs.DEFAULT_DESCRIPTION)
+  return description.load(configs.DEFAULT_DESCRIPTION)
 
 
 @pytest.fixture(scope='module')
@@ -61,7 +61,7 @@ def test_per_class_metrics_for_every_class_including_the_rare_one(spec, config):
 
 
 def test_binary_label_computes_mirrored_metrics_once(spec):
-  taxi = features.load(os.path.join(configs.REPO_ROOT, 'data', 'descriptions', 'taxi.yaml'))
+  taxi = description.load(os.path.join(configs.REPO_ROOT, 'data', 'descriptions', 'taxi.yaml'))
   assert taxi.num_classes == 2
   by_class = _metrics_by_class(eval_config.build(taxi))
   # Class 1 ('yes') gets everything; class 0 its own precision, recall and

@@ -32,13 +32,13 @@ from tfx.types import Channel
 from tfx.types import standard_artifacts
 
 from ml_metadata.proto import metadata_store_pb2
-from components import checked_example_gen
-from components import human_level_performance
-from components.canary_rollout import CanaryRollout
-from components import data_gate
-from components import drift_validator
-from components import previous_span
-from models import features
+from components.checked_example_gen import component as checked_example_gen
+from components.human_level import component as human_level_performance
+from components.canary_rollout.component import CanaryRollout
+from components.data_gate import component as data_gate
+from components.drift_validator import component as drift_validator
+from pipeline import previous_span
+import description
 from models import source
 from pipeline import configs
 from pipeline import eval_config
@@ -48,7 +48,7 @@ def create_pipeline(
     pipeline_name: str,
     pipeline_root: str,
     data_root: str,
-    spec: features.DatasetSpec,
+    spec: description.DatasetSpec,
     serving_model_dir: str,
     span: Optional[int] = None,
     schema_path: Optional[str] = None,

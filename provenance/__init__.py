@@ -8,6 +8,6 @@
   evaluation   TFMA metrics as flat rows; per-slice fairness gaps
   report       one self-contained HTML report per pipeline run
 
-Command line: `python -m provenance {model,blast-radius,runs,report} --help`.
+Command line: `python -m cli.provenance {model,blast-radius,runs,report} --help`.
 MLMD is the only store: nothing here keeps a second record of a run.
 """

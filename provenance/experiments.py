@@ -11,9 +11,9 @@ import dataclasses
 import json
 from typing import Any, Dict, List, Optional
 
-from models import features
+import description
 from provenance import evaluation
-from provenance import mlmd
+from metadata import store as mlmd
 from provenance import record
 
 METRIC_PREFIX = 'metric_'
@@ -40,7 +40,7 @@ class RunRow:
 def _rare_class(execution) -> (Optional[int], str):
   config = mlmd.json_property(execution, 'custom_config')
   try:
-    spec = features.DatasetSpec.from_config(config)
+    spec = description.DatasetSpec.from_config(config)
   except Exception:  # pylint: disable=broad-except
     return None, 'rare'
   return spec.rare_class_id, spec.rare_class or 'rare'

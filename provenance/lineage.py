@@ -26,8 +26,8 @@ import json
 import os
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
 
-from pipeline import spans as spans_lib
-from provenance import mlmd
+from description import spans as spans_lib
+from metadata import store as mlmd
 from provenance import record
 
 REFERENCE_INPUT_PREFIXES = ('baseline', 'previous', 'reference')

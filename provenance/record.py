@@ -13,7 +13,7 @@ Why after the run and not as exec properties: exec properties are part of
 TFX's cache key, so a commit that only touches docs would retrain everything.
 
 MLMD moves an execution's last_update_time on every update, and per-component
-wall times are computed from it (pipeline/run_summary.py); the original value
+wall times are computed from it (metadata/run_summary.py); the original value
 is kept in FINISHED_MS_PROPERTY first, and run_summary reads that when set.
 """
 
@@ -25,8 +25,8 @@ import subprocess
 from typing import Dict, List, Optional, Sequence
 
 from pipeline import configs
-from pipeline import run_summary
-from provenance import mlmd
+from metadata import run_summary
+from metadata import store as mlmd
 
 CODE_COMMIT = 'code_git_commit'
 CODE_DIRTY = 'code_git_dirty'

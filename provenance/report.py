@@ -1,6 +1,6 @@
 """One self-contained HTML report per pipeline run, read from ML Metadata.
 
-  python -m provenance report [--run RUN_ID] [--out FILE]
+  python -m cli.provenance report [--run RUN_ID] [--out FILE]
   local_runner.py writes one at the end of every run and prints its path.
 
 The page has no external resources (inline CSS and SVG, no scripts), so it
@@ -30,12 +30,12 @@ import os
 import re
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from models import features
-from pipeline import run_summary
+import description
+from metadata import run_summary
 from provenance import data as data_lib
 from provenance import evaluation as evaluation_lib
 from provenance import lineage as lineage_lib
-from provenance import mlmd
+from metadata import store as mlmd
 from provenance import record
 
 RENDER_ERROR_CLASS = 'render-error'
@@ -51,7 +51,7 @@ class Run:
   summary: run_summary.RunSummary
   lineage: lineage_lib.Lineage
   artifacts: List[lineage_lib.ArtifactInfo]
-  spec: Optional[features.DatasetSpec]
+  spec: Optional[description.DatasetSpec]
   trainer: Optional[lineage_lib.ExecutionInfo]
 
   def of_type(self, type_name: str, output_key: Optional[str] = None):
@@ -105,8 +105,8 @@ def load_run(metadata_path: str, pipeline_name: str, run_id: Optional[str] = Non
     config = mlmd.json_property(execution, 'custom_config')
     if spec is None and isinstance(config, dict) and 'description' in config:
       try:
-        spec = features.DatasetSpec.from_config(config)
-      except features.DatasetSpecError:
+        spec = description.DatasetSpec.from_config(config)
+      except description.DatasetSpecError:
         pass
   return Run(metadata_path, summary, lin, artifacts, spec, trainer)
 
@@ -584,7 +584,7 @@ def _hlp(run: Run, artifacts) -> str:
     parts.append(f'<p>{_e(a.label)} (<code>{_e(a.uri)}</code>)</p>')
     try:
       # The component's own tables, made for embedding in a larger report.
-      from components import hlp_report  # pylint: disable=g-import-not-at-top
+      from analysis import hlp_report  # pylint: disable=g-import-not-at-top
       parts.append(hlp_report.render_html_fragment(hlp_report.read_report(a.uri)))
     except (ImportError, FileNotFoundError, KeyError, AttributeError):
       parts.append(_artifact_files(a))
@@ -627,7 +627,7 @@ def _lineage(run: Run, artifacts) -> str:
   parts.append('<h3>Built from</h3>' + _table(upstream, ['artifact', 'from', 'uri'],
                                                formats={c: _e for c in ('artifact', 'from', 'uri')}))
   parts.append('<p class="note">Everything built from a span: '
-               '<code>python -m provenance blast-radius --span N</code>.</p>')
+               '<code>python -m cli.provenance blast-radius --span N</code>.</p>')
   return ''.join(parts)
 
 

@@ -9,8 +9,8 @@ from typing import Dict  # noqa: E402
 
 import pytest  # noqa: E402
 
-from serving import toy_model  # noqa: E402
-from serving.testutil import BANK, add_version  # noqa: E402
+from testing import toy_model  # noqa: E402
+from testing.serving_fixtures import BANK, add_version  # noqa: E402
 
 
 @pytest.fixture(scope='session')

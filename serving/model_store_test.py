@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from serving import toy_model
-from serving.testutil import MODEL, add_version
+from testing import toy_model
+from testing.serving_fixtures import MODEL, add_version
 from serving.model_store import END, Contract, ModelLoadError, ModelStore
 
 

@@ -58,7 +58,7 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 
 import numpy as np  # noqa: E402
 
-from serving import monitoring  # noqa: E402
+from serving import metrics as monitoring  # noqa: E402
 from serving import rest_codec  # noqa: E402
 from serving import router as router_lib  # noqa: E402
 from serving.model_store import (DEFAULT_SIGNATURE, Contract, LoadedModel,  # noqa: E402

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from serving import toy_model
-from serving.testutil import CLASS_OF, MODEL, Client, add_version, rows
+from testing import toy_model
+from testing.serving_fixtures import CLASS_OF, MODEL, Client, add_version, rows
 from serving.request_log import RequestLogReader
 from serving.server import ModelServer
 

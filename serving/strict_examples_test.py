@@ -13,10 +13,10 @@ import os
 
 import tensorflow as tf
 
-from serving import toy_model
+from testing import toy_model
 from serving.model_store import ModelStore
 from serving.server import ModelServer
-from serving.testutil import MODEL, Client, rows
+from testing.serving_fixtures import MODEL, Client, rows
 
 
 def write_strict_model(base_dir: str, version: int) -> str:

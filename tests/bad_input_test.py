@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from components import validation_outcome
+from pipeline import validation_outcome
 
 pytestmark = pytest.mark.e2e
 

@@ -21,7 +21,7 @@ import yaml
 
 from data import generator
 from pipeline import configs
-from pipeline import run_summary
+from metadata import run_summary
 
 NAME = 'credit_risk'
 ROWS = 5000  # Concept drift needs ~5k rows per span to be significant.
@@ -130,9 +130,9 @@ class ValidationPipeline:
     """The pipeline as local_runner builds it, but only up to the data gate."""
     from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
     from tfx.orchestration import pipeline as pipeline_py  # pylint: disable=g-import-not-at-top
-    from models import features  # pylint: disable=g-import-not-at-top
+    import description  # pylint: disable=g-import-not-at-top
     from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
-    spec = features.load(self.description)
+    spec = description.load(self.description)
     pipeline = pipeline_lib.create_pipeline(
         pipeline_name=NAME, pipeline_root=self.pipeline_root, data_root=data_root,
         spec=spec, serving_model_dir=self.serving_dir, span=span,

@@ -19,8 +19,8 @@ import os
 
 import pytest
 
-from components import data_gate
-from components import validation_outcome
+from components.data_gate import component as data_gate
+from pipeline import validation_outcome
 
 pytestmark = pytest.mark.e2e
 

@@ -17,9 +17,9 @@ import pytest
 import tensorflow_model_analysis as tfma
 
 from data import generator
-from models import features
+import description
 from pipeline import configs
-from pipeline import run_summary
+from metadata import run_summary
 
 pytestmark = pytest.mark.e2e
 
@@ -106,7 +106,7 @@ def _slices(evaluation_uri):
 
 def test_evaluation_has_every_protected_slice_and_rare_class_metrics(runs):
   _, summaries, _ = runs
-  spec = features.load(configs.DEFAULT_DESCRIPTION)
+  spec = description.load(configs.DEFAULT_DESCRIPTION)
   slices = _slices(summaries[0].artifact('ModelEvaluation').uri)
   seen = {column: {dict(key)[column] for key in slices
                    if len(key) == 1 and column in dict(key)}

@@ -17,9 +17,9 @@ from statsmodels.stats.inter_rater import aggregate_raters
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
 from analysis import baselines
-from components import hlp_report
+from analysis import hlp_report
 from data import generator
-from models import features
+import description
 from pipeline import configs
 
 LABELERS = list(generator.LABELER_COLUMNS)
@@ -27,7 +27,7 @@ LABELERS = list(generator.LABELER_COLUMNS)
 
 @pytest.fixture(scope='module')
 def spec():
-  return features.load(configs.DEFAULT_DESCRIPTION)
+  return description.load(configs.DEFAULT_DESCRIPTION)
 
 
 @pytest.fixture(scope='module')

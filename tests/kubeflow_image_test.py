@@ -9,7 +9,7 @@ import os
 import re
 
 import kubeflow_runner
-from kubeflow import local_backend
+from kubeflow_support import local_backend
 from pipeline import configs
 
 DOCKERFILE = os.path.join(configs.REPO_ROOT, 'Dockerfile')
@@ -48,7 +48,7 @@ def test_runtime_environment_matches_the_runner():
   # The build fails unless the modules the compiled tasks name import.
   check = re.search(r'RUN python -c "([^"]+)"', final).group(1)
   for module in ('models.model', 'models.preprocessing', 'pipeline.pipeline',
-                 'kubeflow.launch',
+                 'kubeflow_support.launch',
                  'tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor'):
     assert module in check, module
   # Usable as a Beam SDK worker image (Dataflow, Flink, Spark).
@@ -67,7 +67,7 @@ def test_dockerignore_keeps_what_the_image_needs():
   for path in ('.venv', '.git', 'work', 'build', 'data/generated',
                'models/__pycache__'):
     assert ignored(path), path
-  for path in ('requirements.lock', 'setup.py', 'kubeflow/launch.py',
+  for path in ('requirements.lock', 'setup.py', 'kubeflow_support/launch.py',
                'models/model.py', 'pipeline/pipeline.py', 'components/__init__.py',
                'data/descriptions/credit_risk.yaml', 'schema', 'kubeflow_runner.py'):
     assert not ignored(path), path

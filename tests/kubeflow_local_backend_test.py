@@ -1,7 +1,7 @@
 """The pieces of the Kubeflow support on small hand-written definitions:
-kubeflow/ir.py (order, KFP adaptation), kubeflow/local_backend.py (the local
-stand-in for the KFP driver and launcher), kubeflow/launch.py and
-kubeflow/mlmd.py. No TensorFlow here; the real pipeline runs in
+kubeflow_support/ir.py (order, KFP adaptation), kubeflow_support/local_backend.py (the local
+stand-in for the KFP driver and launcher), kubeflow_support/launch.py and
+kubeflow_support/mlmd.py. No TensorFlow here; the real pipeline runs in
 kubeflow_local_run_test.py.
 """
 
@@ -14,10 +14,10 @@ import textwrap
 
 import pytest
 
-from kubeflow import ir
-from kubeflow import local_backend
-from kubeflow import mlmd
-from kubeflow import launch
+from kubeflow_support import ir
+from kubeflow_support import local_backend
+from kubeflow_support import mlmd
+from kubeflow_support import launch
 
 PRODUCER = textwrap.dedent("""
     import json, os, sys
@@ -362,7 +362,7 @@ def test_inputs_dropped_before_compiling_are_also_passed_empty():
   assert 'lifecycle' in vertex['deploymentSpec']['executors']['exec-producer']['container']
 
 
-# --- in the pod: kubeflow.launch ---------------------------------------------------
+# --- in the pod: kubeflow_support.launch ---------------------------------------------------
 def test_launch_runs_driver_then_executor_with_merged_outputs(tmp_path):
   modules = tmp_path / 'modules'
   modules.mkdir()
@@ -390,7 +390,7 @@ def test_launch_runs_driver_then_executor_with_merged_outputs(tmp_path):
       'examples': {'artifacts': [{'uri': '/x', 'metadata': {'a': 1}}]}}}}
   seen = tmp_path / 'seen.json'
   process = subprocess.run(
-      [sys.executable, '-m', 'kubeflow.launch', '--driver', 'fake_driver',
+      [sys.executable, '-m', 'kubeflow_support.launch', '--driver', 'fake_driver',
        '--empty-input', 'baseline', '--executor', 'fake_executor', '--',
        '--executor_class_path', 'x.Y',
        '--json_serialized_invocation_args', json.dumps(executor_input), str(seen)],
@@ -413,7 +413,7 @@ def test_launch_stops_when_the_driver_fails(tmp_path):
   (modules / 'bad_driver.py').write_text('import sys; sys.exit(5)\n')
   executor_input = {'outputs': {'outputFile': str(tmp_path / 'o.json')}}
   process = subprocess.run(
-      [sys.executable, '-m', 'kubeflow.launch', '--driver', 'bad_driver',
+      [sys.executable, '-m', 'kubeflow_support.launch', '--driver', 'bad_driver',
        '--executor', 'never_runs', '--',
        '--json_serialized_invocation_args', json.dumps(executor_input)],
       env=dict(os.environ, PYTHONPATH=os.pathsep.join(

@@ -1,11 +1,11 @@
 """The compiled Kubeflow pipeline runs, not only parses.
 
 kubeflow_runner.py compiles create_pipeline() for the open-source KFP backend
-with a gs:// pipeline root and data root. kubeflow/local_backend.py then plays
+with a gs:// pipeline root and data root. kubeflow_support/local_backend.py then plays
 the KFP backend: in topological order it builds each task's ExecutorInput,
 substitutes the placeholders into the task's compiled command and arguments,
 runs that command as a subprocess (TFX's KFP v2 container entrypoint; for
-CsvExampleGen the TFX driver first, through kubeflow.launch), and
+CsvExampleGen the TFX driver first, through kubeflow_support.launch), and
 passes outputs on the way the KFP launcher and driver do: the executor-output
 JSON is merged into the output artifacts, recorded in ML Metadata (a local
 SQLite store stands in for the cluster's MySQL-backed one) and read back as
@@ -27,9 +27,9 @@ import yaml
 
 import kubeflow_runner
 from data import generator
-from kubeflow import ir
-from kubeflow import local_backend
-from kubeflow import mlmd
+from kubeflow_support import ir
+from kubeflow_support import local_backend
+from kubeflow_support import mlmd
 from pipeline import configs
 
 pytestmark = pytest.mark.e2e

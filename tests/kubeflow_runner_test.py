@@ -20,8 +20,8 @@ from kfp.client import client as kfp_client
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 import kubeflow_runner
-from kubeflow import ir
-from models import features
+from kubeflow_support import ir
+import description
 from pipeline import configs
 from pipeline import pipeline as pipeline_lib
 
@@ -55,7 +55,7 @@ def compiled(tmp_path_factory):
   tmp = tmp_path_factory.mktemp('compiled')
   kfp_path, kfp_spec, _ = _compile(tmp, name='kfp.yaml')
   vertex_path, vertex_spec, _ = _compile(tmp, '--backend', 'vertex', name='vertex.yaml')
-  spec = features.load(configs.DEFAULT_DESCRIPTION)
+  spec = description.load(configs.DEFAULT_DESCRIPTION)
   tfx_pipeline = pipeline_lib.create_pipeline(
       pipeline_name='credit-risk', pipeline_root=ROOT, data_root=DATA, spec=spec,
       serving_model_dir=f'{ROOT}/serving/credit-risk',
@@ -194,7 +194,7 @@ def test_user_code_and_description_reach_the_components(compiled):
     config = json.loads(constant(task, 'custom_config'))
     assert config['description'] == compiled['spec'].raw
     assert config['source'] == _rebased(compiled['spec'].source)
-    features.DatasetSpec.from_config(config)  # valid in the pod
+    description.DatasetSpec.from_config(config)  # valid in the pod
   push = json.loads(constant('Pusher', 'push_destination'))
   assert push['filesystem']['base_directory'] == f'{ROOT}/serving/credit-risk'
   schema = configs.curated_schema_path('credit_risk')

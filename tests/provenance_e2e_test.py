@@ -27,8 +27,8 @@ import yaml
 from data import generator
 from ml_metadata.proto import metadata_store_pb2 as pb
 from pipeline import configs
-from pipeline import run_summary
-from provenance import mlmd
+from metadata import run_summary
+from metadata import store as mlmd
 
 pytestmark = pytest.mark.e2e
 
@@ -63,7 +63,7 @@ def _git(*args):
 
 
 def _cli(*args):
-  result = subprocess.run([sys.executable, '-m', 'provenance'] + list(args),
+  result = subprocess.run([sys.executable, '-m', 'cli.provenance'] + list(args),
                           capture_output=True, text=True, timeout=600, env=ENV,
                           cwd=configs.REPO_ROOT)
   assert result.returncode == 0, result.stderr[-3000:]

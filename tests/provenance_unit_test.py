@@ -21,11 +21,11 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from pipeline import configs
-from pipeline import run_summary
-from provenance import cli
+from metadata import run_summary
+from cli import provenance as cli
 from provenance import evaluation
 from provenance import lineage
-from provenance import mlmd
+from metadata import store as mlmd
 from provenance import record
 from provenance import report
 

@@ -1,7 +1,7 @@
 """The schema refresh and skew commands, against the good run's ML Metadata.
 
 Here the training side is found through ML Metadata (the pushed model's
-lineage); components/skew_test.py covers the checks on their own.
+lineage); validation/skew_test.py covers the checks on their own.
 """
 
 import contextlib
@@ -11,9 +11,9 @@ import shutil
 import pandas as pd
 import pytest
 
-from components import schema_tool
-from components import skew
-from models import features
+from cli import schema_tool
+from validation import skew
+import description
 from pipeline import configs
 
 pytestmark = pytest.mark.e2e
@@ -60,7 +60,7 @@ def test_schema_refresh_shows_the_difference_for_review(validation_pipeline, tmp
 
 
 def _serving_csv(env, path, transform=None):
-  spec = features.load(env.description)
+  spec = description.load(env.description)
   frame = pd.read_csv(env.clean_span(2), dtype=str, keep_default_na=False)
   # The whole span: the thresholds are for samples of thousands of rows.
   frame = frame[[spec.id_column] + spec.feature_names]
@@ -98,7 +98,7 @@ def test_skewed_serving_requests_show_all_three_kinds(validation_pipeline, tmp_p
 def test_skew_reads_the_model_servers_request_log(validation_pipeline, tmp_path):
   env = validation_pipeline
   from serving import request_log  # pylint: disable=g-import-not-at-top
-  spec = features.load(env.description)
+  spec = description.load(env.description)
   frame = pd.read_csv(env.clean_span(2), keep_default_na=False)
   log = request_log.RequestLog(str(tmp_path / 'log'))
   records = []

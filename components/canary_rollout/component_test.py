@@ -1,0 +1,172 @@
+"""The CanaryRollout component: its executor, and a real TFX run through ML Metadata."""
+
+import json
+import os
+
+import pytest
+import tensorflow as tf
+from tfx import v1 as tfx
+from tfx.types import artifact_utils
+from tfx.types import channel
+from tfx.types import standard_artifacts
+
+from components.canary_rollout import component as canary_rollout
+from rollout import rollout
+from testing import rollout_fixtures as tu
+
+MODEL = tu.MODEL
+SPEC = tu.toy_spec()
+FAST = dict(steps=[25, 100], thresholds={'min_samples': 25}, concurrency=2,
+            max_seconds_per_step=60.0)
+
+
+@pytest.fixture(scope='module')
+def bank():
+  return tu.shared_bank()
+
+
+def write_examples(directory, rows, split='test'):
+  """An ExampleGen-style Examples directory: Split-<name>/ of gzipped tf.Examples."""
+  split_dir = os.path.join(directory, f'Split-{split}')
+  os.makedirs(split_dir)
+  with tf.io.TFRecordWriter(os.path.join(split_dir, 'data_tfrecord-00000-of-00001.gz'),
+                            options='GZIP') as w:
+    for r in rows:
+      ex = tf.train.Example()
+      for k, v in r.values.items():
+        if isinstance(v, str):
+          ex.features.feature[k].bytes_list.value.append(v.encode())
+        elif k == 'credit_score':
+          ex.features.feature[k].int64_list.value.append(int(v))
+        else:
+          ex.features.feature[k].float_list.value.append(v)
+      w.write(ex.SerializeToString())
+  return directory
+
+
+def serving_dir(tmp_path, bank, versions):
+  models, _ = bank
+  root = tu.serving_root_with(str(tmp_path / 'serving'), models, versions)
+  return os.path.join(root, MODEL)
+
+
+def component(**kw):
+  args = dict(FAST, dataset_description=SPEC.to_config())
+  args.update(kw)
+  return canary_rollout.CanaryRollout(
+      pushed_model=channel.Channel(type=standard_artifacts.PushedModel),
+      examples=channel.Channel(type=standard_artifacts.Examples), **args)
+
+
+def run_executor(tmp_path, pushed_props, examples_dir=None, **kw):
+  pushed = standard_artifacts.PushedModel()
+  pushed.uri = str(tmp_path / 'pushed')
+  for k, v in pushed_props.items():
+    if isinstance(v, int):
+      pushed.set_int_custom_property(k, v)
+    else:
+      pushed.set_string_custom_property(k, v)
+  inputs = {canary_rollout.PUSHED_MODEL_KEY: [pushed]}
+  if examples_dir:
+    ex = standard_artifacts.Examples()
+    ex.uri = examples_dir
+    ex.split_names = artifact_utils.encode_split_names(['test'])
+    inputs[canary_rollout.EXAMPLES_KEY] = [ex]
+  out = canary_rollout.RolloutDecision()
+  out.uri = str(tmp_path / 'decision')
+  os.makedirs(out.uri)
+  canary_rollout.Executor().Do(inputs, {canary_rollout.ROLLOUT_DECISION_KEY: [out]},
+                               component(**kw).exec_properties)
+  return out
+
+
+def pushed_props(model_dir, version):
+  return {'pushed': 1, 'pushed_destination': os.path.join(model_dir, str(version)),
+          'pushed_version': str(version)}
+
+
+def test_executor_rolls_back_a_failing_candidate(tmp_path, bank):
+  _, rows = bank
+  model_dir = serving_dir(tmp_path, bank, {1: 'stable', 2: 'flaky'})
+  examples = write_examples(str(tmp_path / 'examples'), rows)
+  out = run_executor(tmp_path, pushed_props(model_dir, 2), examples,
+                     kserve_storage_uri='gs://models/credit_risk/{version}')
+  props = {k: out.get_custom_property(k) for k in ('decision', 'step', 'step_weight',
+                                                   'reason', 'mode', 'candidate_version',
+                                                   'stable_before', 'stable_after')}
+  assert props['decision'] == 'rolled_back', props
+  assert (props['step'], props['step_weight']) == (1, 25.0)
+  assert props['reason'].startswith('error_rate')
+  assert (props['mode'], props['candidate_version']) == ('canary', '2')
+  assert (props['stable_before'], props['stable_after']) == ('1', '1')
+  metrics = json.loads(out.get_string_custom_property('metrics'))
+  assert metrics[0]['checks']['error_rate'] == 'breach' and len(metrics) == 1
+  with open(os.path.join(out.uri, 'rollout.json')) as f:
+    report = json.load(f)
+  assert report['replay_rows'] == len(rows) and 'split test' in report['replay_source']
+  assert os.path.exists(os.path.join(out.uri, 'rollout.png'))
+  # The in-process server's request log is kept with the decision.
+  assert os.listdir(os.path.join(out.uri, 'requests', MODEL)) != []
+  assert rollout.read_state(os.path.dirname(model_dir), MODEL)['rolled_back'] == [2]
+  # ... and the same plan for a cluster, as KServe manifests.
+  with open(os.path.join(out.uri, 'kserve', 'plan.json')) as f:
+    stages = [s['stage'] for s in json.load(f)['stages']]
+  assert stages == ['stable', 'canary-25', 'canary-100', 'promote', 'rollback', 'restore']
+
+
+def test_executor_skips_a_model_that_was_not_pushed(tmp_path):
+  out = run_executor(tmp_path, {'pushed': 0}, examples_dir=None)
+  assert out.get_string_custom_property('decision') == 'not_pushed'
+  assert out.get_int_custom_property('step') == 0
+  assert 'did not push' in out.get_string_custom_property('reason')
+  assert os.path.exists(os.path.join(out.uri, 'rollout.json'))
+
+
+def test_component_refuses_bad_parameters():
+  with pytest.raises(rollout.RolloutError, match='last step must be 100'):
+    component(steps=[5, 50])
+  with pytest.raises(ValueError, match='unknown guardrail threshold'):
+    component(thresholds={'max_latency': 3})
+  with pytest.raises(ValueError, match='needs `examples`'):
+    canary_rollout.CanaryRollout(
+        pushed_model=channel.Channel(type=standard_artifacts.PushedModel),
+        dataset_description=SPEC.to_config())
+
+
+def test_pipeline_run_records_the_decision_in_ml_metadata(tmp_path, bank):
+  """A real LocalDagRunner run: Importers stand in for ExampleGen and Pusher."""
+  from ml_metadata.metadata_store import metadata_store  # pylint: disable=g-import-not-at-top
+  _, rows = bank
+  model_dir = serving_dir(tmp_path, bank, {1: 'stable', 2: 'good'})
+  examples = write_examples(str(tmp_path / 'examples'), rows)
+  props = pushed_props(model_dir, 2)
+  pushed = tfx.dsl.Importer(source_uri=props['pushed_destination'],
+                            artifact_type=standard_artifacts.PushedModel,
+                            custom_properties=props).with_id('pusher_output')
+  example_gen = tfx.dsl.Importer(source_uri=examples,
+                                 artifact_type=standard_artifacts.Examples,
+                                 properties={'split_names': '["test"]'}).with_id('examples')
+  rollout_node = canary_rollout.CanaryRollout(
+      pushed_model=pushed.outputs['result'], examples=example_gen.outputs['result'],
+      dataset_description=SPEC.to_config(), **FAST)
+  metadata_path = str(tmp_path / 'metadata.sqlite')
+  tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
+      pipeline_name='rollout_test', pipeline_root=str(tmp_path / 'root'),
+      components=[pushed, example_gen, rollout_node], enable_cache=False,
+      metadata_connection_config=tfx.orchestration.metadata
+      .sqlite_metadata_connection_config(metadata_path)))
+
+  store = metadata_store.MetadataStore(
+      tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
+  [decision] = store.get_artifacts_by_type('RolloutDecision')
+  custom = decision.custom_properties
+  assert custom['decision'].string_value == 'promoted', custom['reason'].string_value
+  assert custom['step'].int_value == 2 and custom['step_weight'].double_value == 100.0
+  assert custom['stable_before'].string_value == '1'
+  assert custom['stable_after'].string_value == '2'
+  steps = json.loads(custom['metrics'].string_value)
+  assert [s['weight'] for s in steps] == [25.0, 100.0]
+  assert all(v in ('pass', 'insufficient', 'skipped') for s in steps
+             for v in s['checks'].values())
+  assert os.path.exists(os.path.join(decision.uri, 'rollout.html'))
+  assert rollout.read_state(os.path.dirname(model_dir), MODEL)['stable'] == 2

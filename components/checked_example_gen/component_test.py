@@ -1,0 +1,108 @@
+"""CheckedCsvExampleGen's executor: checks, declared types, split choice."""
+
+import collections
+import glob
+import json
+import os
+
+import pytest
+import tensorflow as tf
+from tfx.proto import example_gen_pb2
+from tfx.types import standard_artifacts
+from tfx.utils import proto_utils
+
+from components.checked_example_gen import component as checked_example_gen
+from components import executor_failure
+from data import generator
+
+
+def _run(spec, input_base, out_dir, pattern='span-{SPAN}/*.csv', span=1,
+         splits=(('train', 7), ('eval', 2), ('test', 1))):
+  examples = standard_artifacts.Examples()
+  examples.uri = str(out_dir)
+  props = {
+      'input_base': str(input_base),
+      # As the driver leaves it: {SPAN} resolved, the span recorded.
+      'input_config': proto_utils.proto_to_json(example_gen_pb2.Input(splits=[
+          example_gen_pb2.Input.Split(name='single_split',
+                                      pattern=pattern.replace('{SPAN}', str(span)))])),
+      'output_config': proto_utils.proto_to_json(example_gen_pb2.Output(
+          split_config=example_gen_pb2.SplitConfig(splits=[
+              example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=b)
+              for n, b in splits]))),
+      'custom_config': proto_utils.proto_to_json(checked_example_gen.pack_spec(spec)),
+      'output_data_format': example_gen_pb2.FORMAT_TF_EXAMPLE,
+      'output_file_format': example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+      'span': span,
+  }
+  result = checked_example_gen.Executor().Do({}, {'examples': [examples]}, props)
+  return result, examples
+
+
+def _read(examples, split):
+  files = glob.glob(os.path.join(examples.uri, f'Split-{split}', '*'))
+  return [tf.train.Example.FromString(r.numpy())
+          for r in tf.data.TFRecordDataset(files, compression_type='GZIP')]
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory):
+  root = tmp_path_factory.mktemp('eg_data')
+  generator.generate(str(root), spans=1, rows_per_span=2000, seed=5, verbose=False)
+  return root
+
+
+def test_small_span_is_split_stratified_with_declared_types(
+    data_root, tmp_path, credit_spec):
+  result, examples = _run(credit_spec, data_root, tmp_path)
+  assert result is None
+  props = examples.mlmd_artifact.custom_properties
+  assert props['split_method'].string_value == 'stratified'
+  assert props['data_rows'].int_value == 2000
+  assert json.loads(props['source_files'].string_value) == [
+      str(data_root / 'span-1' / 'data.csv')]
+  assert examples.span == 1  # The property StatisticsGen copies.
+  counts = {s: collections.Counter(
+      e.features.feature['outcome'].bytes_list.value[0].decode()
+      for e in _read(examples, s)) for s in ('train', 'eval', 'test')}
+  totals = collections.Counter()
+  for c in counts.values():
+    totals.update(c)
+  for split, weight in (('train', 0.7), ('eval', 0.2), ('test', 0.1)):
+    for label, total in totals.items():
+      assert abs(counts[split][label] - total * weight) < 1, (split, label)
+  example = _read(examples, 'train')[0].features.feature
+  # Declared types: loan_amount is float even where values are whole numbers.
+  assert example['loan_amount'].WhichOneof('kind') == 'float_list'
+  assert example['credit_score'].WhichOneof('kind') in ('int64_list', None)
+
+
+def test_missing_values_are_absent_features(data_root, tmp_path, credit_spec):
+  _, examples = _run(credit_spec, data_root, tmp_path)
+  rows = [e for s in ('train', 'eval', 'test') for e in _read(examples, s)]
+  without_income = [e for e in rows if 'annual_income' not in e.features.feature]
+  assert 0.02 < len(without_income) / len(rows) < 0.07  # ~4% missing.
+  assert all(len(e.features.feature['application_id'].bytes_list.value) == 1
+             for e in rows)
+
+
+def test_above_the_threshold_the_split_is_by_hash(data_root, tmp_path, credit_spec):
+  raw = dict(credit_spec.raw)
+  raw['splits'] = dict(raw['splits'], stratify_below_rows=1000)
+  spec = type(credit_spec).from_config({'source': 'x', 'description': raw})
+  result, examples = _run(spec, data_root, tmp_path)
+  assert result is None
+  assert examples.mlmd_artifact.custom_properties['split_method'].string_value == 'hash'
+  assert sum(len(_read(examples, s)) for s in ('train', 'eval', 'test')) == 2000
+
+
+def test_bad_rows_fail_the_execution_with_a_recorded_message(tmp_path, credit_spec):
+  root = tmp_path / 'data'
+  (root / 'span-4').mkdir(parents=True)
+  header = ','.join(c.name for c in credit_spec.columns)
+  (root / 'span-4' / 'data.csv').write_text(header + '\n' + 'x,' * 5 + '\n')
+  result, _ = _run(credit_spec, root, tmp_path / 'out', span=4)
+  assert result.execution_result.code == executor_failure.INVALID_ARGUMENT
+  message = result.execution_result.result_message
+  assert str(root / 'span-4' / 'data.csv') in message and 'line 2' in message
+  assert 'malformed row: 6 field(s) where the header has 22' in message

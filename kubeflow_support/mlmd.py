@@ -1,0 +1,95 @@
+"""ML Metadata on Kubeflow Pipelines: connecting, and finding a run's tasks.
+
+On the cluster, lineage lives in the cluster's own ML Metadata service
+(metadata-grpc-service, port 8080, in the `kubeflow` namespace), backed by the
+installation's MySQL. The KFP launcher in each task pod records there; TFX's
+metadata_connection_config plays no part. Clients reach it over gRPC, e.g.
+through `kubectl -n kubeflow port-forward svc/metadata-grpc-service 8080:8080`:
+
+  store = mlmd.open_store('grpc://localhost:8080')
+
+The layout is KFP's, not LocalDagRunner's: a run is a context of type
+system.PipelineRun named by the run ID (the pipeline: system.Pipeline); a task
+is an execution of type system.ContainerExecution with a `task_name` custom
+property; artifact types are the schema titles (tfx.Examples, tfx.Model, ...);
+event paths carry the input/output keys, and artifact metadata (span,
+split_names, blessed, ...) is in custom properties, numbers as doubles.
+kubeflow_support/local_backend.py writes the same layout locally.
+"""
+
+import os
+from typing import Dict, Optional
+from urllib import parse
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+# The in-cluster address of KFP's metadata service (standalone and full Kubeflow).
+CLUSTER_ADDRESS = 'grpc://metadata-grpc-service.kubeflow:8080'
+RUN_CONTEXT = 'system.PipelineRun'
+PIPELINE_CONTEXT = 'system.Pipeline'
+
+
+def connection_config(target: str):
+  """A connection config for grpc://HOST:PORT, mysql://USER:PASS@HOST:PORT/DB or a SQLite file."""
+  url = parse.urlparse(target)
+  if url.scheme == 'grpc':
+    if not url.hostname or not url.port:
+      raise ValueError(f'{target}: expected grpc://HOST:PORT')
+    return metadata_store_pb2.MetadataStoreClientConfig(host=url.hostname, port=url.port)
+  config = metadata_store_pb2.ConnectionConfig()
+  if url.scheme == 'mysql':
+    config.mysql.host = url.hostname or 'localhost'
+    config.mysql.port = url.port or 3306
+    config.mysql.database = url.path.lstrip('/')
+    config.mysql.user = parse.unquote(url.username or '')
+    config.mysql.password = parse.unquote(url.password or '')
+    return config
+  path = url.path if url.scheme == 'sqlite' else target
+  if url.scheme not in ('', 'sqlite') or not path:
+    raise ValueError(f'{target}: expected grpc://, mysql:// or a SQLite file path')
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'no ML Metadata store at {path}')
+  config.sqlite.filename_uri = path
+  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+  return config
+
+
+def open_store(target: Optional[str] = None) -> metadata_store.MetadataStore:
+  """The store at `target`, else $METADATA_URI, else the in-cluster service."""
+  return metadata_store.MetadataStore(
+      connection_config(target or os.environ.get('METADATA_URI') or CLUSTER_ADDRESS))
+
+
+def run_tasks(store: metadata_store.MetadataStore,
+              run_id: str) -> Dict[str, metadata_store_pb2.Execution]:
+  """task name -> the latest execution of that task in the KFP run `run_id`."""
+  context = store.get_context_by_type_and_name(RUN_CONTEXT, run_id)
+  if context is None:
+    raise LookupError(f'no {RUN_CONTEXT} context named {run_id!r}')
+  found: Dict[str, metadata_store_pb2.Execution] = {}
+  for execution in sorted(store.get_executions_by_context(context.id), key=lambda e: e.id):
+    name = execution.custom_properties.get('task_name')
+    if name is not None and name.string_value:
+      found[name.string_value] = execution
+  return found
+
+
+def artifacts_of(store: metadata_store.MetadataStore, execution_id: int,
+                 event_type=metadata_store_pb2.Event.OUTPUT
+                 ) -> Dict[str, metadata_store_pb2.Artifact]:
+  """Input or output key -> artifact, for one execution."""
+  events = [e for e in store.get_events_by_execution_ids([execution_id])
+            if e.type == event_type]
+  artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+  return {e.path.steps[0].key: artifacts[e.artifact_id] for e in events if e.path.steps}
+
+
+def metadata_value(artifact: metadata_store_pb2.Artifact, key: str):
+  """A property or custom property as a Python value (None when absent)."""
+  for props in (artifact.properties, artifact.custom_properties):
+    if key in props:
+      value = props[key]
+      kind = value.WhichOneof('value')
+      return getattr(value, kind) if kind != 'struct_value' else value.struct_value
+  return None

@@ -1,0 +1,175 @@
+"""Unit tests of the canary guardrails (pure statistics, no server)."""
+
+import numpy as np
+import pytest
+
+from rollout import guardrails as g
+from rollout.guardrails import BREACH, INSUFFICIENT, PASS, SKIPPED, Sample, Thresholds
+
+K, RARE = 3, 2
+TH = Thresholds()
+ALPHA = 0.05 / 4  # four looks
+
+
+def sample(n, rng, class_p=(0.7, 0.25, 0.05), accuracy=0.85, error_rate=0.0,
+           latency_ms=5.0, jitter_ms=1.0, rare_recall=None):
+  """A version's answers on n rows whose labels follow class_p."""
+  labels = rng.choice(K, size=n, p=class_p)
+  correct = rng.random(n) < accuracy
+  if rare_recall is not None:
+    rare = labels == RARE
+    correct[rare] = rng.random(rare.sum()) < rare_recall
+  wrong = (labels + rng.integers(1, K, n)) % K
+  predicted = np.where(correct, labels, wrong)
+  scores = np.full((n, K), 0.1)
+  scores[np.arange(n), predicted] = 0.8
+  scores += rng.uniform(0, 0.05, (n, K))
+  scores /= scores.sum(axis=1, keepdims=True)
+  errors = int((rng.random(n) < error_rate).sum())
+  lat = latency_ms + rng.exponential(jitter_ms, n - errors)
+  return Sample(requests=n, errors=errors, latencies_ms=lat.tolist(),
+                predicted=predicted.tolist(), scores=scores, labels=labels.tolist())
+
+
+def by_name(results):
+  return {r.name: r for r in results}
+
+
+def test_equal_versions_pass_every_check():
+  rng = np.random.default_rng(0)
+  res = by_name(g.evaluate(sample(400, rng), sample(4000, rng), K, RARE, TH, ALPHA))
+  assert {r.status for r in res.values()} == {PASS}, {n: r.reason for n, r in res.items()}
+  assert res['latency_p99'].metrics['canary_n'] == 400
+
+
+def test_false_alarm_rate_is_below_alpha_under_the_null():
+  # The same model on both sides, 400 times: every breach is a false alarm,
+  # and alpha bounds them for all checks together (Bonferroni over checks).
+  rng = np.random.default_rng(1)
+  alarms = 0
+  for _ in range(400):
+    res = g.evaluate(sample(150, rng, error_rate=0.01), sample(1500, rng, error_rate=0.01),
+                     K, RARE, TH, 0.05)
+    alarms += bool(g.breaches(res))
+  assert alarms <= 0.05 * 400, alarms
+
+
+def test_error_rate_breach_needs_effect_and_significance():
+  rng = np.random.default_rng(2)
+  stable = sample(1000, rng)
+  bad = sample(60, rng, error_rate=0.15)
+  r = g.error_rate_check(bad, stable, TH, ALPHA)
+  assert r.status == BREACH and 'Fisher' in r.reason and r.metrics['p_value'] < ALPHA
+  # One error in 60 is a 1.7% rate, above the 1% threshold, but not evidence.
+  one = Sample(requests=60, errors=1)
+  assert g.error_rate_check(one, Sample(requests=1000, errors=0), TH, ALPHA).status == PASS
+  # Too few requests to pass, yet a blatant failure is not waited on.
+  assert g.error_rate_check(Sample(requests=20, errors=0), stable, TH,
+                            ALPHA).status == INSUFFICIENT
+  assert g.error_rate_check(Sample(requests=20, errors=10), stable, TH,
+                            ALPHA).status == BREACH
+  # Both versions failing alike is not the canary's fault.
+  assert g.error_rate_check(Sample(requests=200, errors=20),
+                            Sample(requests=2000, errors=200), TH, ALPHA).status == PASS
+
+
+def test_latency_breach_needs_ratio_absolute_increase_and_significance():
+  rng = np.random.default_rng(3)
+  # A loaded machine: a heavy, shared tail on both; the canary 50 ms slower.
+  base = lambda n: (5 + rng.exponential(8, n)).tolist()  # noqa: E731
+  slow = Sample(requests=60, latencies_ms=[x + 50 for x in base(60)])
+  stable = Sample(requests=1000, latencies_ms=base(1000))
+  r = g.latency_check(slow, stable, TH, ALPHA)
+  assert r.status == BREACH, r.reason
+  assert r.metrics['p99_ratio'] > TH.max_p99_ratio
+  # Twice as slow but only 2 ms more: below the absolute floor.
+  fast = Sample(requests=500, latencies_ms=(2 + rng.uniform(0, 0.2, 500)).tolist())
+  faster = Sample(requests=500, latencies_ms=(4 + rng.uniform(0, 0.2, 500)).tolist())
+  r = g.latency_check(faster, fast, TH, ALPHA)
+  assert r.status == PASS and r.metrics['p99_ratio'] > 1.5
+  # One slow outlier among few requests is a high p99 but not a shifted distribution.
+  few = Sample(requests=60, latencies_ms=base(59) + [300.0])
+  assert g.latency_check(few, stable, TH, ALPHA).status == PASS
+
+
+def test_prediction_distribution_catches_a_majority_class_model():
+  rng = np.random.default_rng(4)
+  stable = sample(1000, rng)
+  n = 40
+  majority = Sample(requests=n, predicted=[0] * n,
+                    scores=np.tile([0.9, 0.05, 0.05], (n, 1)), labels=[-1] * n)
+  r = g.distribution_check(majority, stable, K, RARE, TH, ALPHA)
+  assert r.status == BREACH and 'KS' in r.reason
+  # A large sample with a barely different class mix: significant, but small.
+  a = Sample(requests=20000, predicted=rng.choice(K, 20000, p=[0.70, 0.25, 0.05]).tolist())
+  b = Sample(requests=20000, predicted=rng.choice(K, 20000, p=[0.71, 0.24, 0.05]).tolist())
+  r = g.distribution_check(a, b, K, RARE, TH, ALPHA)
+  assert r.status == PASS and r.metrics['js_distance'] < TH.max_js_distance
+
+
+def test_accuracy_uses_a_one_sided_test_with_a_margin():
+  rng = np.random.default_rng(5)
+  stable = sample(3000, rng, accuracy=0.85)
+  worse = sample(600, rng, accuracy=0.70)
+  r = g.accuracy_check(worse, stable, TH, ALPHA)
+  assert r.status == BREACH and r.metrics['drop'] > 0.1
+  slightly = sample(600, rng, accuracy=0.84)
+  assert g.accuracy_check(slightly, stable, TH, ALPHA).status == PASS
+  # The same raw drop on 30 rows is not evidence.
+  few = Sample(requests=30, predicted=[0] * 30, labels=[0] * 25 + [1] * 5)
+  assert g.accuracy_check(few, stable, TH, ALPHA).status == INSUFFICIENT
+  unlabelled = Sample(requests=10, predicted=[0] * 10, labels=[-1] * 10)
+  assert g.accuracy_check(unlabelled, stable, TH, ALPHA).status == SKIPPED
+
+
+def test_rare_class_recall_fisher():
+  rng = np.random.default_rng(6)
+  stable = sample(3000, rng, rare_recall=0.6)
+  blind = sample(1000, rng, rare_recall=0.0)
+  r = g.rare_recall_check(blind, stable, RARE, TH, ALPHA)
+  assert r.status == BREACH and r.metrics['canary_recall'] == 0
+  assert g.rare_recall_check(sample(1000, rng, rare_recall=0.6), stable, RARE, TH,
+                             ALPHA).status == PASS
+  tiny = Sample(requests=3, predicted=[0, 0, 2], labels=[2, 0, 2])
+  assert g.rare_recall_check(tiny, stable, RARE, TH, ALPHA).status == INSUFFICIENT
+  assert g.rare_recall_check(blind, stable, None, TH, ALPHA).status == SKIPPED
+
+
+def test_absolute_checks_of_shadow_mode():
+  rng = np.random.default_rng(7)
+  th = Thresholds(min_accuracy=0.75, min_rare_recall=0.3)
+  good = by_name(g.evaluate_absolute(sample(500, rng, accuracy=0.95, rare_recall=0.8), K, RARE,
+                                     th, 0.05))
+  assert {r.status for r in good.values()} == {PASS}, {n: r.reason for n, r in good.items()}
+  # Always "repaid" scores ~0.70 on this data: below min_accuracy 0.75, and
+  # 1000 rows are enough to say so.
+  n = 1000
+  labels = rng.permutation([0] * 700 + [1] * 250 + [2] * 50)
+  majority = Sample(requests=n, predicted=[0] * n, labels=labels.tolist(),
+                    latencies_ms=[3.0] * n)
+  res = by_name(g.evaluate_absolute(majority, K, RARE, th, 0.05))
+  assert res['accuracy'].status == BREACH
+  assert res['rare_class_recall'].status == BREACH
+  assert res['prediction_distribution'].status == BREACH
+  slow = Sample(requests=100, latencies_ms=[1500.0] * 100)
+  res = by_name(g.evaluate_absolute(slow, K, RARE, th, 0.05))
+  assert res['latency_p99'].status == BREACH
+  assert res['accuracy'].status == SKIPPED  # no labels
+  failing = Sample(requests=100, errors=12, latencies_ms=[3.0] * 88)
+  assert by_name(g.evaluate_absolute(failing, K, RARE, th, 0.05))['error_rate'].status == BREACH
+
+
+def test_unmet_required_and_thresholds_json():
+  results = [g.CheckResult('error_rate', PASS, ''), g.CheckResult('latency_p99', INSUFFICIENT, ''),
+             g.CheckResult('prediction_distribution', SKIPPED, ''),
+             g.CheckResult('accuracy', INSUFFICIENT, '')]
+  assert [r.name for r in g.unmet_required(results, TH)] == ['latency_p99']
+  th = Thresholds.from_json({'max_p99_ratio': 2.0, 'required': ['error_rate']})
+  assert th.max_p99_ratio == 2.0 and th.required == ('error_rate',)
+  assert Thresholds.from_json(th.to_json()) == th
+  with pytest.raises(ValueError, match='unknown guardrail threshold'):
+    Thresholds.from_json({'max_p99_ratoi': 2.0})
+  # Results serialise to strict JSON (no NaN).
+  import json  # pylint: disable=g-import-not-at-top
+  r = g.latency_check(Sample(), Sample(), TH, ALPHA)
+  json.dumps(r.to_json(), allow_nan=False)
