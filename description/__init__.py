@@ -10,6 +10,7 @@ records it in ML Metadata with the executions that used it.
 
 import dataclasses
 import importlib.util
+import json
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -167,6 +168,21 @@ class DatasetSpec:
   @classmethod
   def from_config(cls, config: Dict[str, Any]) -> 'DatasetSpec':
     return parse(config['description'], source=config.get('source', '<config>'))
+
+
+# The one execution parameter under which every custom component receives the
+# description (recorded in ML Metadata with the execution), and its codec.
+EXEC_PROPERTY = 'dataset_description'
+
+
+def to_exec_property(spec: 'DatasetSpec') -> str:
+  return json.dumps(spec.to_config(), sort_keys=True)
+
+
+def from_exec_property(value: Any) -> 'DatasetSpec':
+  """The DatasetSpec a component was given (a JSON string, or the decoded dict)."""
+  config = json.loads(value) if isinstance(value, (str, bytes)) else value
+  return DatasetSpec.from_config(config)
 
 
 def load(path: str) -> 'DatasetSpec':
