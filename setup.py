@@ -21,7 +21,8 @@ setup(
     python_requires='>=3.10,<3.11',
     packages=find_packages(include=[p + s for p in PACKAGES for s in ('', '.*')]),
     py_modules=['local_runner', 'kubeflow_runner'],
-    package_data={'data': ['descriptions/*.yaml', 'DATA_CARD.md']},
+    package_data={'data': ['descriptions/*.yaml', 'DATA_CARD.md'],
+                  'reports': ['templates/*']},
     # The exact versions live in requirements.lock; these are the direct needs.
     install_requires=[
         'tfx[kfp]==1.16.0',
