@@ -1,6 +1,26 @@
-"""Test-wide setup: Keras 2 for TFX 1.16, set before anything imports TensorFlow."""
+"""Test-wide setup: Keras 2 for TFX 1.16, set before anything imports TensorFlow.
+
+Also the fixtures tests in several packages share (the default dataset's
+description and curated schema).
+"""
 
 import os
 
+import pytest
+
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+
+@pytest.fixture(scope='session')
+def credit_spec():
+  """The default dataset's description, as every command reads it."""
+  import description  # pylint: disable=g-import-not-at-top
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
+  return description.load(configs.DEFAULT_DESCRIPTION)
+
+
+@pytest.fixture(scope='session')
+def credit_schema_path(credit_spec):
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
+  return configs.curated_schema_path(credit_spec.name)

@@ -176,7 +176,7 @@ def test_components_hold_components_only():
   """components/<name>/ has component.py (+ executor.py); nothing else at the top."""
   base = os.path.join(ROOT, 'components')
   loose = sorted(f for f in os.listdir(base) if f.endswith('.py') and f not in (
-      '__init__.py', 'conftest.py', 'executor_failure.py', 'executor_failure_test.py'))
+      '__init__.py', 'executor_failure.py', 'executor_failure_test.py'))
   assert not loose, f'not a component: {loose}'
   folders = [d for d in os.listdir(base) if os.path.isdir(os.path.join(base, d))
              and not d.startswith('__')]

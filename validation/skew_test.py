@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import tensorflow_data_validation as tfdv
 
-from components import conftest
+from testing import span_artifacts
 from validation import skew
 from data import generator
 
@@ -18,7 +18,7 @@ def training(tmp_path_factory, credit_spec, credit_schema_path):
   root = tmp_path_factory.mktemp('skew')
   generator.generate(str(root / 'data'), spans=1, rows_per_span=1500, seed=11,
                      verbose=False)
-  maker = conftest.SpanArtifacts(str(root / 'artifacts'), credit_spec,
+  maker = span_artifacts.SpanArtifacts(str(root / 'artifacts'), credit_spec,
                                  credit_schema_path)
   csv_path = str(root / 'data' / 'span-1' / 'data.csv')
   examples, statistics, _ = maker.span(csv_path, 1)

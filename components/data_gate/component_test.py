@@ -8,7 +8,7 @@ import pytest
 from tfx import types
 from tfx.types import standard_artifacts
 
-from components import conftest
+from testing import span_artifacts
 from components.data_gate import component as data_gate
 from components import executor_failure
 from validation import report as validation_report
@@ -34,7 +34,7 @@ def spans(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def built(tmp_path_factory, spans, credit_spec, credit_schema_path):
-  maker = conftest.SpanArtifacts(str(tmp_path_factory.mktemp('gate_artifacts')),
+  maker = span_artifacts.SpanArtifacts(str(tmp_path_factory.mktemp('gate_artifacts')),
                                  credit_spec, credit_schema_path)
   return maker, {name: maker.span(path, 2 if name == 'previous' else 3)
                  for name, path in spans.items()}

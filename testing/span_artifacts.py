@@ -10,7 +10,6 @@ DistributionValidator executor.
 import json
 import os
 
-import pytest
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
 from tfx.components.distribution_validator import executor as dv_executor
@@ -91,13 +90,3 @@ class SpanArtifacts:
           drift_anomalies=[self.drift(statistics, previous[1])],
           baseline_statistics=[previous[1]], baseline_examples=[previous[0]])
     return inputs
-
-
-@pytest.fixture(scope='session')
-def credit_spec():
-  return description.load(configs.DEFAULT_DESCRIPTION)
-
-
-@pytest.fixture(scope='session')
-def credit_schema_path(credit_spec):
-  return configs.curated_schema_path(credit_spec.name)
