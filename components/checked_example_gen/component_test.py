@@ -11,7 +11,8 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
-from components.checked_example_gen import component as checked_example_gen
+from components.checked_example_gen import component
+from components.checked_example_gen import executor as checked_example_gen
 from components import executor_failure
 from data import generator
 
@@ -106,3 +107,14 @@ def test_bad_rows_fail_the_execution_with_a_recorded_message(tmp_path, credit_sp
   message = result.execution_result.result_message
   assert str(root / 'span-4' / 'data.csv') in message and 'line 2' in message
   assert 'malformed row: 6 field(s) where the header has 22' in message
+
+
+def test_component_hands_the_description_to_its_executor(credit_spec):
+  example_gen = component.CheckedCsvExampleGen(
+      spec=credit_spec, input_base='/data',
+      input_config=example_gen_pb2.Input(splits=[
+          example_gen_pb2.Input.Split(name='single_split', pattern='*.csv')]),
+      output_config=example_gen_pb2.Output())
+  props = {'custom_config': proto_utils.proto_to_json(
+      example_gen.exec_properties['custom_config'])}
+  assert checked_example_gen.unpack_spec(props) == credit_spec
