@@ -115,6 +115,8 @@ def test_component_hands_the_description_to_its_executor(credit_spec):
       input_config=example_gen_pb2.Input(splits=[
           example_gen_pb2.Input.Split(name='single_split', pattern='*.csv')]),
       output_config=example_gen_pb2.Output())
-  props = {'custom_config': proto_utils.proto_to_json(
-      example_gen.exec_properties['custom_config'])}
-  assert checked_example_gen.unpack_spec(props) == credit_spec
+  # As the driver hands it on: the proto's JSON form.
+  config = example_gen.exec_properties['custom_config']
+  if not isinstance(config, str):
+    config = proto_utils.proto_to_json(config)
+  assert checked_example_gen.unpack_spec({'custom_config': config}) == credit_spec
