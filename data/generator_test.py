@@ -553,7 +553,7 @@ def test_cli_runs(tmp_path):
   assert meta['parameters'] == {'spans': 2, 'rows_per_span': 3000,
                                 'scenario': 'data_drift', 'seed': 5,
                                 'labeler_fraction': 0.05,
-                                'chunk_rows': generator.CHUNK_ROWS}
+                                'chunk_rows': process.CHUNK_ROWS}
   again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
   assert again.returncode == 2
