@@ -12,7 +12,7 @@ from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
 from components.checked_example_gen import component
-from components.checked_example_gen import executor as checked_example_gen
+from components.checked_example_gen import executor
 from components import executor_failure
 from data import generator
 
@@ -31,12 +31,12 @@ def _run(spec, input_base, out_dir, pattern='span-{SPAN}/*.csv', span=1,
           split_config=example_gen_pb2.SplitConfig(splits=[
               example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=b)
               for n, b in splits]))),
-      'custom_config': proto_utils.proto_to_json(checked_example_gen.pack_spec(spec)),
+      'custom_config': proto_utils.proto_to_json(executor.pack_spec(spec)),
       'output_data_format': example_gen_pb2.FORMAT_TF_EXAMPLE,
       'output_file_format': example_gen_pb2.FORMAT_TFRECORDS_GZIP,
       'span': span,
   }
-  result = checked_example_gen.Executor().Do({}, {'examples': [examples]}, props)
+  result = executor.Executor().Do({}, {'examples': [examples]}, props)
   return result, examples
 
 
@@ -119,4 +119,4 @@ def test_component_hands_the_description_to_its_executor(credit_spec):
   config = example_gen.exec_properties['custom_config']
   if not isinstance(config, str):
     config = proto_utils.proto_to_json(config)
-  assert checked_example_gen.unpack_spec({'custom_config': config}) == credit_spec
+  assert executor.unpack_spec({'custom_config': config}) == credit_spec
