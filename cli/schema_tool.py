@@ -1,7 +1,10 @@
 """Bootstrap or refresh the curated schema from a pipeline run, for review.
 
-  python -m cli.schema_tool --work-dir work            # latest run
-  python -m cli.schema_tool --work-dir work --write    # also replace it
+  python -m cli.schema_tool                  # the latest run under ./work
+  python -m cli.schema_tool --write          # also replace the checked-in schema
+
+Which run: --work-dir / --metadata / --pipeline-name, as every command
+(cli/common.py: the only pipeline there unless named).
 
 Bootstrap (no schema/<dataset>/schema.pbtxt yet): the candidate is the schema
 SchemaGen inferred in the run. Refresh (a curated schema exists, so the run
@@ -33,8 +36,9 @@ from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 import description
-from pipeline import configs
+from cli import common
 from metadata import run_summary
+from pipeline import configs
 
 INFERRING_SCHEMA_GEN = 'tfx.components.schema_gen.component.SchemaGen'
 STATISTICS_SPLIT = 'train'
@@ -149,30 +153,39 @@ def run_artifacts(metadata_path: str, pipeline_name: str):
   return inferred, stats, summary.run_id
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+  common.add_location_arguments(parser)
+  # The dataset's name says which checked-in schema to compare against.
   parser.add_argument('--description', default=configs.DEFAULT_DESCRIPTION)
-  parser.add_argument('--work-dir', default=configs.DEFAULT_WORK_DIR,
-                      help='the local runner\'s --work-dir (default: %(default)s)')
-  parser.add_argument('--pipeline-name', help='default: the dataset name')
   parser.add_argument('--schema', help='the checked-in schema (default: '
                       'schema/<dataset>/schema.pbtxt)')
   parser.add_argument('--write', action='store_true',
                       help='replace the checked-in schema with the candidate')
-  args = parser.parse_args(argv)
+  return parser
+
+
+def _write_schema(schema_path: str, new: schema_pb2.Schema, keep_header: bool) -> None:
+  os.makedirs(os.path.dirname(schema_path), exist_ok=True)
+  header = header_comments(schema_path) if keep_header else ''
+  with open(schema_path, 'w') as f:
+    f.write(header + _text(new))
+
+
+def main(argv=None) -> int:
+  args = _parser().parse_args(argv)
   try:
     spec = description.load(args.description)
-    name = args.pipeline_name or spec.name
+    location = common.resolve(args)
     schema_path = args.schema or os.path.join(configs.SCHEMA_DIR, spec.name, 'schema.pbtxt')
-    metadata = configs.metadata_path(os.path.abspath(args.work_dir), name)
-    inferred, stats, run_id = run_artifacts(metadata, name)
+    inferred, stats, run_id = run_artifacts(location.metadata_path, location.pipeline_name)
   except (LookupError, OSError, ValueError) as e:
     print(f'schema_tool: {e}', file=sys.stderr)
     return 2
   curated = tfdv.load_schema_text(schema_path) if os.path.exists(schema_path) else None
   new, how = candidate(curated, inferred, stats)
-  out_path = os.path.join(os.path.dirname(metadata), 'candidate_schema.pbtxt')
+  out_path = os.path.join(os.path.dirname(location.metadata_path), 'candidate_schema.pbtxt')
   with open(out_path, 'w') as f:
     f.write(_text(new))
   print(f'Candidate schema for {spec.name} from run {run_id}: {how}.')
@@ -186,10 +199,7 @@ def main(argv=None) -> int:
   print(unified_diff(_text(old), _text(new),
                      f'{schema_path} (checked in, comments omitted)', out_path))
   if args.write:
-    os.makedirs(os.path.dirname(schema_path), exist_ok=True)
-    header = header_comments(schema_path) if curated is not None else ''
-    with open(schema_path, 'w') as f:
-      f.write(header + _text(new))
+    _write_schema(schema_path, new, keep_header=curated is not None)
     print(f'Wrote {schema_path} (its leading comments kept; re-add any comments '
           f'from inside the body). Review and commit it.')
   else:

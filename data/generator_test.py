@@ -20,6 +20,7 @@ from sklearn.metrics import recall_score, roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
 from data import generator
+from data import process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 YAML_PATH = os.path.join(ROOT, 'data', 'descriptions', 'credit_risk.yaml')
@@ -218,7 +219,7 @@ def test_ids_unique_across_spans(clean):
 
 
 def test_chunked_writing_is_seamless(tmp_path, monkeypatch):
-  monkeypatch.setattr(generator, 'CHUNK_ROWS', 1000)
+  monkeypatch.setattr(process, 'CHUNK_ROWS', 1000)
   out = str(tmp_path / 'chunked')
   generator.generate(out, spans=1, rows_per_span=2500, seed=3,
                      verbose=False)
@@ -552,7 +553,7 @@ def test_cli_runs(tmp_path):
   assert meta['parameters'] == {'spans': 2, 'rows_per_span': 3000,
                                 'scenario': 'data_drift', 'seed': 5,
                                 'labeler_fraction': 0.05,
-                                'chunk_rows': generator.CHUNK_ROWS}
+                                'chunk_rows': process.CHUNK_ROWS}
   again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
   assert again.returncode == 2

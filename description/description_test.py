@@ -130,3 +130,59 @@ def test_malformed_validation_fields_are_rejected_with_the_field_named(mutate, m
   mutate(raw)
   with pytest.raises(description.DatasetSpecError, match=message):
     description.parse(raw, source='tiny.yaml')
+
+
+def test_training_and_evaluation_are_typed_with_defaults_for_what_is_omitted():
+  spec = description.load(os.path.join(DESCRIPTIONS, 'credit_risk.yaml'))
+  assert spec.training == description.Training(
+      epochs=20, batch_size=256, hidden_units=(64, 32), learning_rate=0.002,
+      early_stopping_patience=3)
+  assert spec.evaluation.min_rare_class_recall == 0.30
+  assert spec.evaluation.fairness_thresholds == (0.25, 0.5, 0.75)
+  tiny = description.parse(TINY_DESCRIPTION, source='tiny')
+  assert (tiny.training.epochs, tiny.training.hidden_units) == (2, (8,))
+  assert tiny.training.dropout == description.Training().dropout
+  assert tiny.evaluation == description.Evaluation()
+  assert tiny.evaluation.min_accuracy is None
+
+
+def test_evaluation_reads_as_the_dict_it_was_for_readers_not_yet_moved():
+  raw = copy.deepcopy(TINY_DESCRIPTION)
+  raw['evaluation'] = {'min_accuracy': 0.7}
+  evaluation = description.parse(raw, source='tiny').evaluation
+  assert 'min_accuracy' in evaluation and evaluation['min_accuracy'] == 0.7
+  assert 'min_rare_class_recall' not in evaluation
+  assert evaluation.get('fairness_gap_threshold', 0.1) == 0.1
+  with pytest.raises(KeyError):
+    evaluation['max_accuracy_drop']  # pylint: disable=pointless-statement
+
+
+@pytest.mark.parametrize('mutate, message', [
+    (lambda d: d['training'].update(epochs=0), r'training\.epochs must be a whole number'),
+    (lambda d: d['training'].update(epochs=2.5), r'training\.epochs must be a whole number'),
+    (lambda d: d['training'].update(learning_rate='fast'), r'training\.learning_rate must be a number'),
+    (lambda d: d['training'].update(dropout=1.0), r'training\.dropout must be a number in \[0.0, 0.99\]'),
+    (lambda d: d['training'].update(hidden_units=64), r'training\.hidden_units must be a list'),
+    (lambda d: d['training'].update(hidden_units=[64, 0]), r'training\.hidden_units\[1\]'),
+    (lambda d: d['training'].update(epoch=3), r"unknown field\(s\) training\.\['epoch'\]"),
+    (lambda d: d.update(training=[1]), '`training` must be a mapping'),
+    (lambda d: d.update(evaluation={'min_accuracy': 75}),
+     r'evaluation\.min_accuracy must be a number in \[0.0, 1.0\]'),
+    (lambda d: d.update(evaluation={'fairness_thresholds': [0.5, 2]}),
+     r'evaluation\.fairness_thresholds\[1\]'),
+    (lambda d: d.update(evaluation={'min_recall': 0.3}),
+     r"unknown field\(s\) evaluation\.\['min_recall'\]"),
+])
+def test_malformed_training_and_evaluation_are_rejected_with_the_field_named(mutate, message):
+  raw = copy.deepcopy(TINY_DESCRIPTION)
+  mutate(raw)
+  with pytest.raises(description.DatasetSpecError, match=message):
+    description.parse(raw, source='tiny.yaml')
+
+
+def test_exec_property_round_trip():
+  spec = description.load(os.path.join(DESCRIPTIONS, 'taxi.yaml'))
+  value = description.to_exec_property(spec)
+  assert isinstance(value, str)
+  assert description.from_exec_property(value) == spec
+  assert description.from_exec_property(spec.to_config()) == spec

@@ -1,4 +1,5 @@
-"""Features, preprocessing and the Keras model, all driven by a dataset description."""
+"""Preprocessing (TFT), the Keras model, its sanity check and the code
+fingerprint, all driven by the dataset description (description/)."""
 
 import os
 

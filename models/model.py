@@ -33,23 +33,6 @@ import description
 from models import preprocessing
 from models import sanity_check
 
-DEFAULT_TRAINING = {
-    'epochs': 20,
-    'batch_size': 256,
-    'hidden_units': [64, 32],
-    'learning_rate': 0.002,
-    'early_stopping_patience': 3,
-    'dropout': 0.1,
-    'seed': 42,
-}
-
-
-def training_params(spec: description.DatasetSpec) -> Dict:
-  params = dict(DEFAULT_TRAINING)
-  params.update(spec.training)
-  return params
-
-
 def _embedding_dim(vocab_size: int) -> int:
   return int(min(16, max(2, math.ceil(vocab_size ** 0.5))))
 
@@ -85,7 +68,7 @@ def _steps_without_autograph(model: tf.keras.Model) -> tf.keras.Model:
 
 def build_keras_model(spec: description.DatasetSpec,
                       categorical: Dict[str, int],
-                      params: Dict) -> tf.keras.Model:
+                      training: description.Training) -> tf.keras.Model:
   """A DNN over the transformed features; outputs class probabilities."""
   inputs, parts = {}, []
   for column in spec.features('scale'):
@@ -106,16 +89,16 @@ def build_keras_model(spec: description.DatasetSpec,
         num_tokens=categorical[column.name], output_mode='one_hot')(inputs[name]))
 
   x = tf.keras.layers.concatenate(parts) if len(parts) > 1 else parts[0]
-  for units in params['hidden_units']:
+  for units in training.hidden_units:
     x = tf.keras.layers.Dense(units, activation='relu')(x)
-    if params.get('dropout'):
-      x = tf.keras.layers.Dropout(params['dropout'])(x)
+    if training.dropout:
+      x = tf.keras.layers.Dropout(training.dropout)(x)
   outputs = tf.keras.layers.Dense(
       spec.num_classes, activation='softmax', name='probabilities')(x)
 
   model = tf.keras.Model(inputs=inputs, outputs=outputs)
   model.compile(
-      optimizer=tf.keras.optimizers.Adam(params['learning_rate']),
+      optimizer=tf.keras.optimizers.Adam(training.learning_rate),
       loss=tf.keras.losses.SparseCategoricalCrossentropy(),
       metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name='accuracy')])
   return _steps_without_autograph(model)
@@ -257,17 +240,17 @@ def _phase(seconds: Dict[str, float], name: str):
 def run_fn(fn_args: FnArgs):
   """The Trainer's entry point: train by epochs with early stopping, export."""
   spec = description.DatasetSpec.from_config(fn_args.custom_config)
-  params = training_params(spec)
+  training = spec.training
   # Same data, same code -> the same model, so a rerun can be compared.
-  tf.keras.utils.set_random_seed(int(params['seed']))
+  tf.keras.utils.set_random_seed(training.seed)
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
   schema = tf_transform_output.transformed_metadata.schema
   label_key = spec.transformed_label
 
   train = _input_fn(fn_args.train_files, fn_args.data_accessor, schema,
-                    label_key, params['batch_size'], shuffle=True).cache()
+                    label_key, training.batch_size, shuffle=True).cache()
   evaluation = _input_fn(fn_args.eval_files, fn_args.data_accessor, schema,
-                         label_key, params['batch_size'], shuffle=False).cache()
+                         label_key, training.batch_size, shuffle=False).cache()
 
   counts = label_counts(train, spec.num_classes)
   weights = class_weights(counts, spec.class_weighting)
@@ -280,22 +263,22 @@ def run_fn(fn_args: FnArgs):
   # subset (labels misaligned, inputs constant, learning rate far off).
   with _phase(seconds, 'sanity_check'):
     sanity_check.assert_can_overfit(
-        lambda: build_keras_model(spec, categorical, params),
+        lambda: build_keras_model(spec, categorical, training),
         _input_fn(fn_args.train_files, fn_args.data_accessor, schema, label_key,
-                  params['batch_size'], shuffle=False),
-        seed=int(params['seed']))
-  tf.keras.utils.set_random_seed(int(params['seed']))  # the check drew numbers
-  model = build_keras_model(spec, categorical, params)
+                  training.batch_size, shuffle=False),
+        seed=training.seed)
+  tf.keras.utils.set_random_seed(training.seed)  # the check drew numbers
+  model = build_keras_model(spec, categorical, training)
   with _phase(seconds, 'fit'):
     model.fit(
         train,
         validation_data=evaluation,
-        epochs=int(params['epochs']),
+        epochs=training.epochs,
         class_weight=weights,
         verbose=2,
         callbacks=[
             tf.keras.callbacks.EarlyStopping(
-                monitor='val_loss', patience=int(params['early_stopping_patience']),
+                monitor='val_loss', patience=training.early_stopping_patience,
                 restore_best_weights=True),
             tf.keras.callbacks.TensorBoard(
                 log_dir=fn_args.model_run_dir, update_freq='epoch'),

@@ -1,5 +1,7 @@
 """The Keras model: builds, overfits a tiny batch, exports serving signatures."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -19,7 +21,7 @@ def test_build_has_one_input_per_transformed_feature(tiny_spec, tiny_transform):
   sizes = model_lib.categorical_sizes(tiny_spec, output)
   assert sizes == {'city': 4, 'score': 3}  # 3 vocab + OOV; 2 buckets + missing
   model = model_lib.build_keras_model(
-      tiny_spec, sizes, model_lib.training_params(tiny_spec))
+      tiny_spec, sizes, tiny_spec.training)
   assert sorted(model.input_names) == sorted(
       ['income_xf', 'income_missing_xf', 'city_xf', 'score_xf'])
   assert model.output_shape == (None, 3)
@@ -37,8 +39,8 @@ def test_overfits_a_tiny_batch(tiny_spec):
   }
   labels = rng.integers(0, 3, size=(n, 1))  # random: only memorising fits them
   tf.keras.utils.set_random_seed(0)
-  params = dict(model_lib.training_params(tiny_spec), hidden_units=[64, 64],
-                dropout=0.0, learning_rate=0.03)
+  params = dataclasses.replace(tiny_spec.training, hidden_units=(64, 64),
+                               dropout=0.0, learning_rate=0.03)
   model = model_lib.build_keras_model(tiny_spec, {'city': 4, 'score': 3}, params)
   first = model.evaluate(inputs, labels, verbose=0)
   model.fit(inputs, labels, epochs=400, batch_size=n, verbose=0)
@@ -86,7 +88,7 @@ def _example(row):
 
 def test_steps_without_autograph_train_exactly_like_keras_default(tiny_spec, tiny_transform):
   transformed, output = tiny_transform
-  params = model_lib.training_params(tiny_spec)
+  params = tiny_spec.training
   sizes = model_lib.categorical_sizes(tiny_spec, output)
   weights = []
   for autograph in (False, True):
@@ -106,7 +108,7 @@ def test_exported_signatures_take_raw_values_and_agree(tiny_spec, tiny_transform
   transformed, output = tiny_transform
   model = model_lib.build_keras_model(
       tiny_spec, model_lib.categorical_sizes(tiny_spec, output),
-      model_lib.training_params(tiny_spec))
+      tiny_spec.training)
   model.fit(_model_inputs(transformed, model),
             np.array([r['outcome_xf'] for r in transformed]), epochs=2, verbose=0)
   export = str(tmp_path / 'model')

@@ -68,6 +68,25 @@ def _accuracy(model: tf.keras.Model, features, labels: np.ndarray) -> float:
   return float(np.mean(predicted == labels))
 
 
+def _check_arguments(num_examples: int, target_accuracy: float, max_steps: int,
+                     check_every: int) -> None:
+  if num_examples < 1:
+    raise ValueError(f'num_examples must be >= 1, got {num_examples}')
+  if not 0.0 < target_accuracy <= 1.0:
+    raise ValueError(f'target_accuracy must be in (0, 1], got {target_accuracy}')
+  if max_steps < 1 or check_every < 1:
+    raise ValueError(f'max_steps and check_every must be >= 1, got {max_steps}, {check_every}')
+
+
+def _build(model_builder: Callable[[], tf.keras.Model]) -> tf.keras.Model:
+  model = model_builder()
+  if not isinstance(model, tf.keras.Model):
+    raise TypeError(f'model_builder must return a tf.keras.Model, got {type(model).__name__}')
+  if getattr(model, 'optimizer', None) is None:
+    raise TypeError('model_builder must return a compiled model (call model.compile)')
+  return model
+
+
 def assert_can_overfit(
     model_builder: Callable[[], tf.keras.Model],
     dataset: tf.data.Dataset,
@@ -93,12 +112,7 @@ def assert_can_overfit(
 
   Returns how far it got (logged too).
   """
-  if num_examples < 1:
-    raise ValueError(f'num_examples must be >= 1, got {num_examples}')
-  if not 0.0 < target_accuracy <= 1.0:
-    raise ValueError(f'target_accuracy must be in (0, 1], got {target_accuracy}')
-  if max_steps < 1 or check_every < 1:
-    raise ValueError(f'max_steps and check_every must be >= 1, got {max_steps}, {check_every}')
+  _check_arguments(num_examples, target_accuracy, max_steps, check_every)
   if seed is not None:
     tf.keras.utils.set_random_seed(int(seed))
 
@@ -113,11 +127,7 @@ def assert_can_overfit(
         'reaching %.0f%% accuracy proves little', 100 * majority_share, n,
         100 * target_accuracy)
 
-  model = model_builder()
-  if not isinstance(model, tf.keras.Model):
-    raise TypeError(f'model_builder must return a tf.keras.Model, got {type(model).__name__}')
-  if getattr(model, 'optimizer', None) is None:
-    raise TypeError('model_builder must return a compiled model (call model.compile)')
+  model = _build(model_builder)
 
   accuracy = _accuracy(model, features, labels)
   steps, initial_loss, loss = 0, math.nan, math.nan

@@ -1,5 +1,7 @@
 """The sanity check passes a model that can learn and stops one that cannot."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -38,9 +40,9 @@ def _builder(spec, **overrides):
   # The production model and, unless overridden, the default training
   # parameters of the shipped description (64-32 units, lr 0.002, dropout
   # 0.1): the check must pass with what the Trainer really builds.
-  params = dict(model_lib.training_params(spec), hidden_units=[64, 32],
-                learning_rate=0.002, dropout=0.1)
-  params.update(overrides)
+  params = dataclasses.replace(spec.training, hidden_units=(64, 32),
+                               learning_rate=0.002, dropout=0.1)
+  params = dataclasses.replace(params, **overrides)
   return lambda: model_lib.build_keras_model(spec, CATEGORICAL, params)
 
 

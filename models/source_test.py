@@ -1,6 +1,8 @@
-"""The models package's fingerprint follows its code, and reaches TFX's cache key."""
+"""The fingerprint follows the code of models/ and description/, and reaches
+TFX's cache key."""
 
 import json
+import os
 import shutil
 
 import description
@@ -9,17 +11,31 @@ from pipeline import configs
 from pipeline import pipeline as pipeline_lib
 
 
+def _copies(tmp_path):
+  dirs = []
+  for package_dir in source.PACKAGE_DIRS:
+    copy = tmp_path / os.path.basename(package_dir)
+    shutil.copytree(package_dir, copy, ignore=shutil.ignore_patterns('__pycache__'))
+    dirs.append(str(copy))
+  return dirs
+
+
 def test_fingerprint_changes_with_the_code_only(tmp_path):
-  copy = tmp_path / 'models'
-  shutil.copytree(source.PACKAGE_DIR, copy)
-  before = source.fingerprint(str(copy))
+  dirs = _copies(tmp_path)
+  models, described = (tmp_path / 'models', tmp_path / 'description')
+  before = source.fingerprint(dirs)
   assert before == source.fingerprint()
-  (copy / 'model_test.py').write_text('# tests are not the model\n')
-  (copy / 'notes.txt').write_text('not code\n')
-  assert source.fingerprint(str(copy)) == before
-  with open(copy / 'preprocessing.py', 'a') as f:
+  (models / 'model_test.py').write_text('# tests are not the model\n')
+  (described / 'notes.txt').write_text('not code\n')
+  assert source.fingerprint(dirs) == before
+  with open(models / 'preprocessing.py', 'a') as f:
     f.write('\n# an edit\n')
-  assert source.fingerprint(str(copy)) != before
+  after_models = source.fingerprint(dirs)
+  assert after_models != before
+  # Preprocessing and the model are built from the description's code too.
+  with open(described / 'columns.py', 'a') as f:
+    f.write('\n# an edit\n')
+  assert source.fingerprint(dirs) not in (before, after_models)
 
 
 def test_transform_and_trainer_carry_it_in_their_config(tmp_path):

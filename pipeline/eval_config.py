@@ -52,16 +52,16 @@ def _overall_only(threshold: tfma.MetricThreshold):
       slicing_specs=[tfma.SlicingSpec()], threshold=threshold)]
 
 
-def _accuracy_threshold(evaluation) -> tfma.MetricThreshold:
+def _accuracy_threshold(evaluation: description.Evaluation) -> tfma.MetricThreshold:
   threshold = tfma.MetricThreshold(
       value_threshold=tfma.GenericValueThreshold(
-          lower_bound={'value': float(evaluation.get('min_accuracy', 0.0))}))
-  drop = evaluation.get('max_accuracy_drop')
+          lower_bound={'value': evaluation.min_accuracy or 0.0}))
+  drop = evaluation.max_accuracy_drop
   if drop is not None:
     threshold.change_threshold.CopyFrom(tfma.GenericChangeThreshold(
         direction=tfma.MetricDirection.HIGHER_IS_BETTER,
         # Floating noise between identical models must not block a push.
-        absolute={'value': -max(float(drop), 1e-10)}))
+        absolute={'value': -max(drop, 1e-10)}))
   return threshold
 
 
@@ -75,7 +75,7 @@ def metrics_specs(spec: description.DatasetSpec) -> List[tfma.MetricsSpec]:
       tfma.MetricConfig(class_name='MultiClassConfusionMatrixPlot'),
   ])
   specs = [overall]
-  thresholds = list(evaluation.get('fairness_thresholds') or [0.5])
+  thresholds = list(evaluation.fairness_thresholds)
   rare_id = spec.rare_class_id
   # With two classes one class's AUC, calibration and fairness rates are the
   # other's mirrored (p0 = 1 - p1): those are computed once, for the rare
@@ -88,10 +88,10 @@ def metrics_specs(spec: description.DatasetSpec) -> List[tfma.MetricsSpec]:
     for name in MIRROR_FREE_METRICS if mirror else PER_CLASS_METRICS:
       config = tfma.MetricConfig(class_name=name, config=METRIC_OPTIONS.get(name, ''))
       if (name == 'Recall' and class_id == rare_id and
-          evaluation.get('min_rare_class_recall') is not None):
+          evaluation.min_rare_class_recall is not None):
         config.per_slice_thresholds.extend(_overall_only(tfma.MetricThreshold(
             value_threshold=tfma.GenericValueThreshold(
-                lower_bound={'value': float(evaluation['min_rare_class_recall'])}))))
+                lower_bound={'value': evaluation.min_rare_class_recall}))))
       metrics.append(config)
     if not mirror:
       metrics += [

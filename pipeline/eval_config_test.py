@@ -97,15 +97,15 @@ def test_blessing_thresholds_come_from_the_description(spec, config):
   assert [tuple(s.feature_keys) for s in per_slice.slicing_specs] == [()]
   accuracy = per_slice.threshold
   assert accuracy.value_threshold.lower_bound.value == pytest.approx(
-      spec.evaluation['min_accuracy'])
+      spec.evaluation.min_accuracy)
   assert accuracy.change_threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER
   assert accuracy.change_threshold.absolute.value == pytest.approx(
-      -spec.evaluation['max_accuracy_drop'])
+      -spec.evaluation.max_accuracy_drop)
   (rare_per_slice,) = by_class[(spec.rare_class_id,)]['Recall'].per_slice_thresholds
   assert [tuple(s.feature_keys) for s in rare_per_slice.slicing_specs] == [()]
   rare_recall = rare_per_slice.threshold
   assert rare_recall.value_threshold.lower_bound.value == pytest.approx(
-      spec.evaluation['min_rare_class_recall'])
+      spec.evaluation.min_rare_class_recall)
   # Only the rare class carries a recall floor.
   for class_id in range(spec.num_classes):
     if class_id != spec.rare_class_id:

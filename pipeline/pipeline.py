@@ -32,16 +32,18 @@ from tfx.types import Channel
 from tfx.types import standard_artifacts
 
 from ml_metadata.proto import metadata_store_pb2
-from components.checked_example_gen import component as checked_example_gen
-from components.human_level import component as human_level_performance
+
+import description
 from components.canary_rollout.component import CanaryRollout
+from components.checked_example_gen import component as checked_example_gen
 from components.data_gate import component as data_gate
 from components.drift_validator import component as drift_validator
-from pipeline import previous_span
-import description
+from components.human_level import component as human_level_performance
 from models import source
 from pipeline import configs
 from pipeline import eval_config
+from pipeline import previous_span
+from validation import drift_config
 
 
 def create_pipeline(
@@ -60,8 +62,9 @@ def create_pipeline(
   """Builds the TFX pipeline for the dataset `spec` found under `data_root`."""
   components = []
   custom_config = spec.to_config()
-  # Transform and Trainer run our code by import path; its fingerprint in
-  # their config makes an edit of it a cache miss (models/source.py).
+  # Transform and Trainer run our code (models/, description/) by import
+  # path; its fingerprint in their config makes an edit of it a cache miss
+  # (models/source.py).
   code_config = dict(custom_config, models_source=source.fingerprint())
 
   # Reads one span of CSVs (the latest unless `span` is given), refusing rows
@@ -120,11 +123,12 @@ def create_pipeline(
   ).with_id('previous_span_resolver')
   components.append(previous_span_resolver)
 
-  # Drift from the previous span, per the schema's comparators (train split).
+  # Drift from the previous span, per the schema's comparators (train split;
+  # validation/drift_config.py).
   distribution_validator = drift_validator.DistributionValidator(
       statistics=statistics_gen.outputs['statistics'],
       baseline_statistics=previous_span_resolver.outputs['baseline_statistics'],
-      config=drift_validator.config_for(spec, schema_path),
+      config=drift_config.config_for(spec, schema_path),
       include_split_pairs=[('train', 'train')])
   components.append(distribution_validator)
 

@@ -17,8 +17,8 @@ from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs
 
-from components.checked_example_gen import component as checked_example_gen
-from components.drift_validator import component as drift_validator
+from validation import csv_examples
+from validation import drift_config
 from validation import example_stats
 import description
 from pipeline import configs
@@ -50,7 +50,7 @@ class SpanArtifacts:
   def span(self, csv_path: str, span: int):
     """(examples, statistics, anomalies) of one CSV, all rows in the train split."""
     types = {c.name: c.type for c in self.spec.columns}
-    rows = list(checked_example_gen.read_examples(csv_path, types))
+    rows = list(csv_examples.read_examples(csv_path, types))
     examples = self._artifact(standard_artifacts.Examples, 'examples', span)
     examples.set_string_custom_property('source_files', json.dumps([csv_path]))
     with tf.io.TFRecordWriter(os.path.join(examples.uri, f'Split-{SPLIT}', 'data.gz'),
@@ -74,7 +74,7 @@ class SpanArtifacts:
          standard_component_specs.BASELINE_STATISTICS_KEY: [baseline_statistics]},
         {standard_component_specs.ANOMALIES_KEY: [anomalies]},
         {standard_component_specs.DISTRIBUTION_VALIDATOR_CONFIG_KEY:
-             drift_validator.config_for(self.spec, self.schema_path),
+             drift_config.config_for(self.spec, self.schema_path),
          standard_component_specs.INCLUDE_SPLIT_PAIRS_KEY: json.dumps([[SPLIT, SPLIT]])})
     return anomalies
 

@@ -119,7 +119,7 @@ def test_evaluation_has_every_protected_slice_and_rare_class_metrics(runs):
   for metric in ('precision', 'recall', 'f1_score', 'auc'):
     value = rare[metric]['doubleValue']
     assert 0.0 <= value <= 1.0, (metric, value)
-  assert rare['recall']['doubleValue'] >= spec.evaluation['min_rare_class_recall']
+  assert rare['recall']['doubleValue'] >= spec.evaluation.min_rare_class_recall
   assert any(k.startswith('fairness_indicators_metrics/false_negative_rate')
              for k in rare)
   # Cross of two protected attributes is sliced too.

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from validation import label_drift
 from data import generator
+from data import sampling
+from validation import label_drift
 
 NUMERIC = ['annual_income', 'employment_years', 'loan_amount', 'interest_rate',
            'debt_to_income', 'credit_score', 'num_open_accounts',
@@ -15,8 +16,8 @@ CATEGORICAL = ['employment_type', 'home_ownership', 'loan_term_months', 'loan_pu
 def _span(seed, span, scenario, rows):
   """One span's columns exactly as data.generator writes them (chunk 0)."""
   params = generator.span_process(generator.BASE_PARAMS, scenario, span, 3)
-  frame = generator.generate_rows(params, generator._rng(seed, span, 1, 0),  # pylint: disable=protected-access
-                                  rows, span, 0)['frame']
+  rng = sampling.rng_for(seed, span, sampling.STREAM_FEATURES, 0)
+  frame = generator.generate_rows(params, rng, rows, span, 0)['frame']
   return {c: (frame[c].astype('float64').to_numpy() if c in NUMERIC
               else frame[c].astype(str).to_numpy())
           for c in NUMERIC + CATEGORICAL + ['outcome']}

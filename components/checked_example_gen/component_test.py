@@ -11,7 +11,8 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
-from components.checked_example_gen import component as checked_example_gen
+from components.checked_example_gen import component
+from components.checked_example_gen import executor
 from components import executor_failure
 from data import generator
 
@@ -30,12 +31,12 @@ def _run(spec, input_base, out_dir, pattern='span-{SPAN}/*.csv', span=1,
           split_config=example_gen_pb2.SplitConfig(splits=[
               example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=b)
               for n, b in splits]))),
-      'custom_config': proto_utils.proto_to_json(checked_example_gen.pack_spec(spec)),
+      'custom_config': proto_utils.proto_to_json(executor.pack_spec(spec)),
       'output_data_format': example_gen_pb2.FORMAT_TF_EXAMPLE,
       'output_file_format': example_gen_pb2.FORMAT_TFRECORDS_GZIP,
       'span': span,
   }
-  result = checked_example_gen.Executor().Do({}, {'examples': [examples]}, props)
+  result = executor.Executor().Do({}, {'examples': [examples]}, props)
   return result, examples
 
 
@@ -106,3 +107,16 @@ def test_bad_rows_fail_the_execution_with_a_recorded_message(tmp_path, credit_sp
   message = result.execution_result.result_message
   assert str(root / 'span-4' / 'data.csv') in message and 'line 2' in message
   assert 'malformed row: 6 field(s) where the header has 22' in message
+
+
+def test_component_hands_the_description_to_its_executor(credit_spec):
+  example_gen = component.CheckedCsvExampleGen(
+      spec=credit_spec, input_base='/data',
+      input_config=example_gen_pb2.Input(splits=[
+          example_gen_pb2.Input.Split(name='single_split', pattern='*.csv')]),
+      output_config=example_gen_pb2.Output())
+  # As the driver hands it on: the proto's JSON form.
+  config = example_gen.exec_properties['custom_config']
+  if not isinstance(config, str):
+    config = proto_utils.proto_to_json(config)
+  assert executor.unpack_spec({'custom_config': config}) == credit_spec

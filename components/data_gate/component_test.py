@@ -10,6 +10,7 @@ from tfx.types import standard_artifacts
 
 from testing import span_artifacts
 from components.data_gate import component as data_gate
+from components.data_gate import executor as gate_executor
 from components import executor_failure
 from validation import report as validation_report
 from data import generator
@@ -44,9 +45,9 @@ def _run(maker, spec, inputs, tmp_path):
   verdict = data_gate.DataValidationVerdict()
   verdict.uri = str(tmp_path / 'DataValidationGate' / 'verdict' / '7')
   os.makedirs(verdict.uri)
-  result = data_gate.Executor().Do(
+  result = gate_executor.Executor().Do(
       inputs, {'verdict': [verdict]},
-      {'description': json.dumps(spec.to_config())})
+      {description.EXEC_PROPERTY: description.to_exec_property(spec)})
   return result, verdict
 
 
@@ -76,7 +77,7 @@ def test_data_drift_fails_the_execution_naming_columns_and_report(
   assert 'BLOCKED' in message and 'span 3 against span 2' in message
   assert 'annual_income' in message and 'Jensen-Shannon divergence' in message
   assert 'WARN' in message and 'channel' in message  # A tag: warns only.
-  report_html = os.path.join(data_gate.reports_dir(verdict.uri), 'report.html')
+  report_html = os.path.join(gate_executor.reports_dir(verdict.uri), 'report.html')
   assert f'report: {report_html}' in message
   page = open(report_html).read()
   assert '<svg' in page and 'annual_income: share in each tenth' in page
@@ -88,7 +89,7 @@ def test_concept_drift_is_caught_by_the_label_given_a_feature(
     built, credit_spec, tmp_path):
   maker, span = built
   inputs = maker.gate_inputs(span['concept_drift'], span['previous'])
-  report = data_gate.evaluate(inputs, credit_spec)
+  report = gate_executor.evaluate(inputs, credit_spec)
   kinds = {(f.kind, f.feature) for f in report.blocking}
   # The marginals barely move (the label's class mix by ~1.5 points); the
   # label's dependence on debt_to_income does.
@@ -121,7 +122,7 @@ def test_schema_anomaly_blocks_and_names_the_column(built, spans, credit_spec,
     row[column] = 'crypto'
   path.write_text('\n'.join([lines[0]] + [','.join(r) for r in rows]) + '\n')
   inputs = maker.gate_inputs(maker.span(str(path), 3), span['previous'])
-  report = data_gate.evaluate(inputs, credit_spec)
+  report = gate_executor.evaluate(inputs, credit_spec)
   schema = [f for f in report.blocking if f.kind == validation_report.SCHEMA]
   assert [f.feature for f in schema] == ['loan_purpose']
   assert 'crypto' in schema[0].message
@@ -148,5 +149,5 @@ def test_gate_component_declares_its_inputs(credit_spec):
   spec = data_gate.DataValidationGateSpec
   assert all(spec.INPUTS[k].optional for k in
              ('drift_anomalies', 'baseline_statistics', 'baseline_examples'))
-  assert description.DatasetSpec.from_config(
-      json.loads(gate.exec_properties['description'])) == credit_spec
+  assert description.from_exec_property(
+      gate.exec_properties[description.EXEC_PROPERTY]) == credit_spec

@@ -1,62 +1,10 @@
-"""Drift configuration from the schema, and the optional-baseline validator."""
+"""The optional-baseline DistributionValidator is otherwise TFX's component."""
 
-import copy
-
-import tensorflow_data_validation as tfdv
 from tfx import types
 from tfx.types import standard_artifacts
 
-from tensorflow_metadata.proto.v0 import schema_pb2
-
 from components.drift_validator import component as drift_validator
-import description
-from models.conftest import TINY_DESCRIPTION
-
-
-def test_curated_schema_gives_one_comparator_per_compared_column(
-    credit_spec, credit_schema_path):
-  config = drift_validator.config_for(credit_spec, credit_schema_path)
-  by_name = {f.path.step[0]: f.distribution_comparator
-             for f in config.default_slice_config.feature}
-  # Every column but the id and the month, which change by design.
-  assert set(by_name) == {c.name for c in credit_spec.columns} - {
-      'application_id', 'application_month'}
-  assert by_name['annual_income'].jensen_shannon_divergence.threshold == 0.06
-  assert (by_name['annual_income'].jensen_shannon_divergence.source.type ==
-          drift_validator.QUANTILES)
-  assert by_name['loan_purpose'].infinity_norm.threshold == 0.05
-  assert by_name['outcome'].infinity_norm.threshold == 0.03
-  # Categorical drift by L-infinity, numeric by Jensen-Shannon, as the schema says.
-  schema = tfdv.load_schema_text(credit_schema_path)
-  for feature in schema.feature:
-    if feature.name not in by_name:
-      continue
-    categorical = (feature.type == schema_pb2.BYTES or
-                   feature.int_domain.is_categorical)
-    assert by_name[feature.name].HasField(
-        'infinity_norm' if categorical else 'jensen_shannon_divergence'), feature.name
-
-
-def test_skew_comparators_cover_the_serving_columns(credit_spec, credit_schema_path):
-  names = {n for n, _ in drift_validator.comparators(
-      credit_spec, credit_schema_path, kind='skew')}
-  assert names == set(credit_spec.feature_names)
-
-
-def test_without_a_curated_schema_inputs_and_label_get_the_defaults():
-  raw = copy.deepcopy(TINY_DESCRIPTION)
-  raw['validation'] = {'default_thresholds': {'categorical_linf': 0.2,
-                                              'numeric_jsd': 0.3}}
-  spec = description.parse(raw, 'tiny')
-  config = drift_validator.config_for(spec, None)
-  by_name = {f.path.step[0]: f.distribution_comparator
-             for f in config.default_slice_config.feature}
-  assert set(by_name) == {'income', 'city', 'score', 'outcome'}
-  assert by_name['city'].infinity_norm.threshold == 0.2
-  assert by_name['outcome'].infinity_norm.threshold == 0.2
-  assert by_name['income'].jensen_shannon_divergence.threshold == 0.3
-  # An int (bucketized here) has no value counts without a curated schema.
-  assert by_name['score'].jensen_shannon_divergence.threshold == 0.3
+from validation import drift_config
 
 
 def test_the_baseline_input_is_optional_and_the_rest_is_tfxs_component(
@@ -64,7 +12,7 @@ def test_the_baseline_input_is_optional_and_the_rest_is_tfxs_component(
   stats = types.Channel(type=standard_artifacts.ExampleStatistics)
   validator = drift_validator.DistributionValidator(
       statistics=stats, baseline_statistics=stats,
-      config=drift_validator.config_for(credit_spec, credit_schema_path),
+      config=drift_config.config_for(credit_spec, credit_schema_path),
       include_split_pairs=[('train', 'train')])
   assert validator.spec.INPUTS['baseline_statistics'].optional
   assert not validator.spec.INPUTS['statistics'].optional
