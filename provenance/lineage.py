@@ -28,6 +28,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
 
 from description import spans as spans_lib
 from metadata import store as mlmd
+from metadata import values
 from provenance import record
 
 REFERENCE_INPUT_PREFIXES = ('baseline', 'previous', 'reference')
@@ -243,15 +244,15 @@ class Lineage:
   # --- descriptions --------------------------------------------------------
   def execution_info(self, execution: mlmd.Execution) -> ExecutionInfo:
     if execution.id not in self._execution_info:
-      props = mlmd.properties_of(execution)
-      hyperparameters = mlmd.json_property(execution, record.HYPERPARAMETERS)
+      props = values.properties_of(execution)
+      hyperparameters = values.json_property(execution, record.HYPERPARAMETERS)
       if hyperparameters is None and record.is_trainer_type(self.store.type_of(execution)):
         # Runs not annotated by record.annotate_run: what the Trainer was given.
         hyperparameters = record.training_block(execution)
       self._execution_info[execution.id] = ExecutionInfo(
           id=execution.id, node_id=self.store.node_id(execution),
           type=self.store.type_of(execution),
-          state=mlmd.EXECUTION_STATES.get(execution.last_known_state, '?'),
+          state=values.EXECUTION_STATES.get(execution.last_known_state, '?'),
           runs=self.store.runs_of_execution(execution.id),
           code_version=props.get(record.CODE_VERSION),
           code_commit=props.get(record.CODE_COMMIT),
@@ -263,14 +264,14 @@ class Lineage:
   def artifact_info(self, artifact: mlmd.Artifact) -> ArtifactInfo:
     if artifact.id not in self._artifact_info:
       producer = self.store.producer(artifact.id)
-      keys = [mlmd.event_key(e) for e in (self.store.outputs(producer.id) if producer else [])
+      keys = [values.event_key(e) for e in (self.store.outputs(producer.id) if producer else [])
               if e.artifact_id == artifact.id]
       self._artifact_info[artifact.id] = ArtifactInfo(
           id=artifact.id, type=self.store.type_of(artifact), uri=artifact.uri,
-          state=mlmd.ARTIFACT_STATES.get(artifact.state, '?'),
+          state=values.ARTIFACT_STATES.get(artifact.state, '?'),
           runs=self.store.runs_of_artifact(artifact.id),
           producer=self.execution_info(producer) if producer else None,
-          properties={k: v for k, v in mlmd.properties_of(artifact).items()
+          properties={k: v for k, v in values.properties_of(artifact).items()
                       if k not in _NOISE},
           output_key=keys[0] if keys else '')
     return self._artifact_info[artifact.id]
@@ -291,7 +292,7 @@ class Lineage:
       return max(models, key=lambda a: (a.create_time_since_epoch, a.id))
     if selector == 'pushed':
       pushes = [a for a in self.store.artifacts_of_type('PushedModel')
-                if mlmd.properties_of(a).get('pushed')]
+                if values.properties_of(a).get('pushed')]
       if not pushes:
         raise mlmd.ProvenanceError(
             'no model was pushed yet (no PushedModel with pushed=1): every '
@@ -311,21 +312,21 @@ class Lineage:
     if producer is None:
       return None
     ids = [e.artifact_id for e in self.store.inputs(producer.id)
-           if mlmd.event_key(e) == key]
+           if values.event_key(e) == key]
     return self.store.artifacts(ids)[0] if ids else None
 
   def span_examples(self, span: int) -> List[mlmd.Artifact]:
     """The Examples an ExampleGen read from `span` (every version and re-read)."""
     found = []
     for artifact in self.store.artifacts_of_type('Examples'):
-      if mlmd.properties_of(artifact).get('span') != span:
+      if values.properties_of(artifact).get('span') != span:
         continue
       producer = self.store.producer(artifact.id)
       # Root data only: a Transform's output Examples are built, not read.
       if producer is None or not self.store.inputs(producer.id):
         found.append(artifact)
     if not found:
-      spans = sorted({mlmd.properties_of(a).get('span')
+      spans = sorted({values.properties_of(a).get('span')
                       for a in self.store.artifacts_of_type('Examples')} - {None})
       raise mlmd.ProvenanceError(
           f'no pipeline read span {span}; spans read so far: {spans or "none"}')
@@ -339,7 +340,7 @@ class Lineage:
       producer = self.store.producer(artifact.id)
       if producer is None or self.store.inputs(producer.id):
         continue
-      source = self._source_files(producer, mlmd.properties_of(artifact).get('span'))
+      source = self._source_files(producer, values.properties_of(artifact).get('span'))
       if target in {os.path.realpath(f) for f in source}:
         found.append(artifact)
     if not found:
@@ -378,7 +379,7 @@ class Lineage:
           continue
         executions.add(producer.id)
         for event in self.store.inputs(producer.id):
-          if is_reference(mlmd.event_key(event)):
+          if is_reference(values.event_key(event)):
             references.add(event.artifact_id)
           elif event.artifact_id not in seen and event.artifact_id not in start:
             seen.add(event.artifact_id)
@@ -388,14 +389,14 @@ class Lineage:
   def _judgements(self, model_id: int) -> List[Judgement]:
     found = []
     for event in self.store.events_of_artifacts([model_id]):
-      if event.type not in mlmd.INPUT_EVENTS or mlmd.event_key(event) != 'model':
+      if event.type not in values.INPUT_EVENTS or values.event_key(event) != 'model':
         continue
       execution = self.store.executions([event.execution_id])[0]
-      outputs = {mlmd.event_key(e): e.artifact_id for e in self.store.outputs(execution.id)}
+      outputs = {values.event_key(e): e.artifact_id for e in self.store.outputs(execution.id)}
       if 'evaluation' not in outputs and 'blessing' not in outputs:
         continue  # a Pusher or another consumer, not a judgement
       baseline = [e.artifact_id for e in self.store.inputs(execution.id)
-                  if mlmd.event_key(e) == 'baseline_model']
+                  if values.event_key(e) == 'baseline_model']
       found.append(Judgement(
           execution=self.execution_info(execution),
           evaluation=(self.describe([outputs['evaluation']])[0]
@@ -407,7 +408,7 @@ class Lineage:
 
   # --- data sources --------------------------------------------------------
   def _source_files(self, example_gen: mlmd.Execution, span) -> List[str]:
-    props = mlmd.properties_of(example_gen)
+    props = values.properties_of(example_gen)
     base = props.get('input_base')
     if not base:
       return []
@@ -421,9 +422,9 @@ class Lineage:
 
   def data_source(self, examples: ArtifactInfo) -> DataSource:
     execution = self.store.executions([examples.producer.id])[0]
-    props = mlmd.properties_of(execution)
+    props = values.properties_of(execution)
     span = examples.properties.get('span', props.get('span'))
-    recorded = mlmd.json_property(execution, record.INPUT_FILES) or {}
+    recorded = values.json_property(execution, record.INPUT_FILES) or {}
     base = props.get('input_base')
     files = self._source_files(execution, span)
     listed = {}
@@ -451,9 +452,9 @@ class Lineage:
       events = self.store.events_of_artifacts(frontier)
       consumers = set()
       for event in events:
-        if event.type not in mlmd.INPUT_EVENTS:
+        if event.type not in values.INPUT_EVENTS:
           continue
-        if is_reference(mlmd.event_key(event)):
+        if is_reference(values.event_key(event)):
           judging.add(event.execution_id)
         else:
           consumers.add(event.execution_id)

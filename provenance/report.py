@@ -36,6 +36,7 @@ from provenance import data as data_lib
 from provenance import evaluation as evaluation_lib
 from provenance import lineage as lineage_lib
 from metadata import store as mlmd
+from metadata import values
 from provenance import record
 
 RENDER_ERROR_CLASS = 'render-error'
@@ -102,7 +103,7 @@ def load_run(metadata_path: str, pipeline_name: str, run_id: Optional[str] = Non
     info = lin.execution_info(execution)
     if record.is_trainer_type(info.type):
       trainer = info
-    config = mlmd.json_property(execution, 'custom_config')
+    config = values.json_property(execution, 'custom_config')
     if spec is None and isinstance(config, dict) and 'description' in config:
       try:
         spec = description.DatasetSpec.from_config(config)
@@ -241,7 +242,7 @@ def _overview(run: Run, _) -> str:
   trainer = run.trainer
   codes = sorted({run.lineage.execution_info(e).code_version or 'not recorded'
                   for e in run.lineage.store.executions(c.execution_id for c in s.components)
-                  if mlmd.EXECUTION_STATES.get(e.last_known_state) != 'CACHED'})
+                  if values.EXECUTION_STATES.get(e.last_known_state) != 'CACHED'})
   pushed = s.pushed_destination
   pairs = [
       ('pipeline', _e(s.pipeline_name)), ('run', _e(s.run_id)),
@@ -316,7 +317,7 @@ def _pipeline_drift(run: Run) -> List[lineage_lib.ArtifactInfo]:
   found = []
   for artifact in run.of_type('ExampleAnomalies'):
     producer = artifact.producer
-    if producer and any(lineage_lib.is_reference(mlmd.event_key(e))
+    if producer and any(lineage_lib.is_reference(values.event_key(e))
                         for e in run.lineage.store.inputs(producer.id)):
       found.append(artifact)
   return found

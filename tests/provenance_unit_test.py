@@ -26,6 +26,7 @@ from cli import provenance as cli
 from provenance import evaluation
 from provenance import lineage
 from metadata import store as mlmd
+from metadata import values
 from provenance import record
 from provenance import report
 
@@ -293,7 +294,7 @@ def test_annotate_run_keeps_component_times_and_skips_cached(tmp_path, fake):
   assert annotation.hyperparameters == TRAINING
   store = mlmd.Store.open(path)
   for execution in store.executions(c.execution_id for c in after.components):
-    props = mlmd.properties_of(execution)
+    props = values.properties_of(execution)
     assert props[record.CODE_VERSION] == 'abc123abc123-dirty'
     assert (record.HYPERPARAMETERS in props) == (store.node_id(execution) == 'Trainer')
   cached = run_summary.summarize(path, PIPELINE, 'run3')

@@ -9,6 +9,8 @@ import pytest
 import tensorflow_data_validation as tfdv
 
 from components import conftest
+from components.conftest import credit_schema_path, credit_spec  # pylint: disable=unused-import  (fixtures)
+from cli import skew as skew_command
 from validation import skew
 from data import generator
 
@@ -37,7 +39,7 @@ def _requests(csv_path, spec, path, edit=None):
 def _main(argv):
   out = io.StringIO()
   with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-    code = skew.main(argv)
+    code = skew_command.main(argv)
   return code, out.getvalue()
 
 

@@ -1,0 +1,139 @@
+"""Lineage walks more than one layer asks: which data a model or a gate stands on.
+
+  last_passed(store, below_span=None)   the latest span the data gate passed:
+      its statistics, the Examples they were computed from, the span
+  trained_on(store)                     the statistics and raw Examples behind
+      the latest pushed model (Pusher <- Trainer <- Transform <- ExampleGen
+      -> StatisticsGen)
+
+Both take a raw MLMD store (what a TFX resolver strategy is handed) and
+return MLMD artifacts; callers wrap them in TFX types if they need to.
+"""
+
+import dataclasses
+from typing import List, Optional
+
+from ml_metadata.proto import metadata_store_pb2
+
+from metadata import artifacts
+from metadata import values
+
+Artifact = metadata_store_pb2.Artifact
+
+
+@dataclasses.dataclass(frozen=True)
+class DataOf:
+  """Statistics of one span and the Examples they describe (None if not found)."""
+  statistics: Artifact
+  examples: Optional[Artifact]
+
+  @property
+  def span(self) -> Optional[int]:
+    for node in (self.statistics, self.examples):
+      if node is not None and values.int_property(node, 'span') is not None:
+        return values.int_property(node, 'span')
+    return None
+
+
+def _artifacts_by_type(store, type_name: str) -> List[Artifact]:
+  try:
+    return list(store.get_artifacts_by_type(type_name))
+  except Exception:  # pylint: disable=broad-except
+    return []  # the type was never registered: nothing of it was ever written
+
+
+def producers(store, artifact_id: int) -> List[int]:
+  return values.execution_ids(store.get_events_by_artifact_ids([artifact_id]),
+                              values.OUTPUT_EVENTS)
+
+
+def consumers(store, artifact_id: int) -> List[int]:
+  return values.execution_ids(store.get_events_by_artifact_ids([artifact_id]),
+                              values.INPUT_EVENTS)
+
+
+def artifacts_of(store, execution_id: int, kinds, type_name: str) -> List[Artifact]:
+  """The execution's input (kinds=INPUT_EVENTS) or output artifacts of one type."""
+  ids = values.artifact_ids(store.get_events_by_execution_ids([execution_id]), kinds)
+  if not ids:
+    return []
+  type_id = store.get_artifact_type(type_name).id
+  return [a for a in store.get_artifacts_by_id(ids) if a.type_id == type_id]
+
+
+def input_examples_of(store, statistics_id: int) -> Optional[Artifact]:
+  """The Examples the execution that wrote `statistics_id` read."""
+  for execution_id in producers(store, statistics_id):
+    found = artifacts_of(store, execution_id, values.INPUT_EVENTS, 'Examples')
+    if found:
+      return found[0]
+  return None
+
+
+def passed_statistics_ids(store) -> set:
+  """Ids of the ExampleStatistics a DataValidationVerdict passed."""
+  return {values.int_property(v, artifacts.VERDICT_STATISTICS_ID)
+          for v in _artifacts_by_type(store, artifacts.DataValidationVerdict.TYPE_NAME)
+          if values.int_property(v, artifacts.VERDICT_PASSED) == 1}
+
+
+def last_passed(store, below_span: Optional[int] = None) -> Optional[DataOf]:
+  """The latest span the gate passed (below `below_span` if given).
+
+  Among several runs of that span the latest statistics win. Comparing with a
+  span that was itself rejected would measure drift against bad data, so
+  only passed spans count.
+  """
+  ids = sorted(i for i in passed_statistics_ids(store) if i is not None)
+  if not ids:
+    return None
+  candidates = []
+  for statistics in store.get_artifacts_by_id(ids):
+    examples = input_examples_of(store, statistics.id)
+    found = DataOf(statistics, examples)
+    if below_span is None or (found.span is not None and found.span < below_span):
+      candidates.append(found)
+  if not candidates:
+    return None
+  return max(candidates, key=lambda d: (d.span if d.span is not None else -1,
+                                        d.statistics.id))
+
+
+def _is_statistics_gen(store, execution_id: int) -> bool:
+  [execution] = store.get_executions_by_id([execution_id])
+  [kind] = store.get_execution_types_by_id([execution.type_id])
+  # Transform also writes ExampleStatistics (of its own input and output).
+  return kind.name.endswith('StatisticsGen')
+
+
+def _statistics_of_raw(store, raw: Artifact) -> Optional[DataOf]:
+  for stats_gen in consumers(store, raw.id):
+    if not _is_statistics_gen(store, stats_gen):
+      continue
+    stats = artifacts_of(store, stats_gen, values.OUTPUT_EVENTS, 'ExampleStatistics')
+    if stats:
+      return DataOf(stats[-1], raw)
+  return None
+
+
+def _raw_examples_of_model(store, model: Artifact) -> List[Artifact]:
+  raw = []
+  for trainer in producers(store, model.id):
+    for transformed in artifacts_of(store, trainer, values.INPUT_EVENTS, 'Examples'):
+      for transform in producers(store, transformed.id):
+        raw += artifacts_of(store, transform, values.INPUT_EVENTS, 'Examples')
+  return raw
+
+
+def trained_on(store) -> Optional[DataOf]:
+  """The statistics and raw Examples behind the latest pushed model, by lineage."""
+  pushed = [a for a in _artifacts_by_type(store, 'PushedModel')
+            if values.int_property(a, 'pushed') == 1]
+  for push in sorted(pushed, key=lambda a: -a.id):
+    for pusher in producers(store, push.id):
+      for model in artifacts_of(store, pusher, values.INPUT_EVENTS, 'Model'):
+        for raw in _raw_examples_of_model(store, model):
+          found = _statistics_of_raw(store, raw)
+          if found is not None:
+            return found
+  return None
