@@ -25,6 +25,7 @@ from metadata import run_summary
 from cli import provenance as cli
 from provenance import evaluation
 from provenance import lineage
+from provenance import sources
 from metadata import store as mlmd
 from metadata import values
 from provenance import record
@@ -117,7 +118,7 @@ def _example_gen(fake, span, data_root):
     f.write(f'a,b\n{span},2\n')
   fake.artifact(f'examples{span}', 'Examples', span=span)
   pattern = f'span-{span}/*.csv'
-  fingerprint = lineage.fingerprint(data_root, [pattern], span, ['single_split'])
+  fingerprint = sources.fingerprint(data_root, [pattern], span, ['single_split'])
   return fake.execute(
       'ExampleGen', outputs=[('examples', f'examples{span}')], span=span,
       input_base=data_root, input_fingerprint=fingerprint,
