@@ -137,3 +137,15 @@ def trained_on(store) -> Optional[DataOf]:
           if found is not None:
             return found
   return None
+
+
+def latest_artifact(store, type_name: str, pipeline_name: Optional[str] = None
+                    ) -> Optional[Artifact]:
+  """The newest LIVE artifact of a type (of one pipeline if named), or None."""
+  found = [a for a in _artifacts_by_type(store, type_name) if a.state == Artifact.LIVE]
+  if pipeline_name:
+    context = store.get_context_by_type_and_name('pipeline', pipeline_name)
+    in_pipeline = ({a.id for a in store.get_artifacts_by_context(context.id)}
+                   if context else set())
+    found = [a for a in found if a.id in in_pipeline]
+  return max(found, key=lambda a: (a.create_time_since_epoch, a.id)) if found else None

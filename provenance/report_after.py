@@ -1,5 +1,8 @@
 """Run report sections about what came after training: HLP, rollout, lineage, every artifact."""
 
+import reports
+from analysis import hlp_report
+from analysis import hlp_view
 from provenance import fragments
 from provenance import nodes
 from provenance.report_run import Run, of_type, section, type_name_like
@@ -11,10 +14,10 @@ def _hlp(run: Run, artifacts) -> str:
   for a in artifacts:
     parts.append(f'<p>{fragments.esc(a.label)} (<code>{fragments.esc(a.uri)}</code>)</p>')
     try:
-      # The component's own tables, made for embedding in a larger report.
-      from analysis import hlp_report  # pylint: disable=g-import-not-at-top
-      parts.append(hlp_report.render_html_fragment(hlp_report.read_report(a.uri)))
-    except (ImportError, FileNotFoundError, KeyError, AttributeError):
+      # The component's own tables, the fragment its page is made of.
+      parts.append(reports.render('hlp_tables.html.j2',
+                                  **hlp_view.page(hlp_report.read_report(a.uri))))
+    except (FileNotFoundError, KeyError, AttributeError):
       parts.append(fragments.artifact_files(a))
   return ''.join(parts)
 
