@@ -68,7 +68,7 @@ class _StandIn(tf.Module):
 def _save_model(directory, classes, rule):
   module = _StandIn(classes, rule)
   path = os.path.join(directory, 'Format-Serving')  # the Trainer's layout
-  tf.saved_model.save(module, path, signatures={hlp.SIGNATURE: module.serve})
+  tf.saved_model.save(module, path, signatures={executor.SIGNATURE: module.serve})
   return directory
 
 
@@ -246,7 +246,7 @@ def _execute(run, spec, data_root, tmp_path, model_dir=None):
   examples, _ = _eval_split(run)
   model = standard_artifacts.Model()
   model.uri = model_dir or os.path.join(run['root'], 'candidate')
-  output = hlp.HumanLevelPerformance()
+  output = artifacts.HumanLevelPerformance()
   output.uri = str(tmp_path / 'out')
   os.makedirs(output.uri)
   properties = {
