@@ -8,10 +8,12 @@
 
 Both take a raw MLMD store (what a TFX resolver strategy is handed) and
 return MLMD artifacts; callers wrap them in TFX types if they need to.
+`latest_passed` and `input_examples_of(..., among=)` are the same choice over
+artifacts already in hand (a resolver's input channels), TFX or MLMD ones.
 """
 
 import dataclasses
-from typing import List, Optional
+from typing import Iterable, List, Optional, Sequence
 
 from ml_metadata.proto import metadata_store_pb2
 
@@ -61,42 +63,66 @@ def artifacts_of(store, execution_id: int, kinds, type_name: str) -> List[Artifa
   return [a for a in store.get_artifacts_by_id(ids) if a.type_id == type_id]
 
 
-def input_examples_of(store, statistics_id: int) -> Optional[Artifact]:
-  """The Examples the execution that wrote `statistics_id` read."""
+def _proto(artifact) -> Artifact:
+  """The MLMD artifact of a TFX artifact, or the MLMD artifact itself."""
+  return getattr(artifact, 'mlmd_artifact', artifact)
+
+
+def input_examples_of(store, statistics_id: int, among: Optional[Sequence] = None):
+  """The Examples the execution that wrote `statistics_id` read.
+
+  With `among` (e.g. a resolver's Examples channel): that one of them, else None.
+  """
+  by_id = {a.id: a for a in among} if among is not None else None
   for execution_id in producers(store, statistics_id):
-    found = artifacts_of(store, execution_id, values.INPUT_EVENTS, 'Examples')
+    if by_id is not None:
+      ids = values.artifact_ids(store.get_events_by_execution_ids([execution_id]))
+      found = [by_id[i] for i in ids if i in by_id]
+    else:
+      found = artifacts_of(store, execution_id, values.INPUT_EVENTS, 'Examples')
     if found:
       return found[0]
   return None
 
 
+def passed_ids(verdicts: Iterable) -> set:
+  """Ids of the statistics these DataValidationVerdicts (TFX or MLMD) passed."""
+  return {values.int_property(_proto(v), artifacts.VERDICT_STATISTICS_ID)
+          for v in verdicts if values.int_property(_proto(v), artifacts.VERDICT_PASSED) == 1}
+
+
+def latest_passed(statistics: Iterable, verdicts: Iterable,
+                  below_span: Optional[int] = None):
+  """Of `statistics` (TFX or MLMD), the latest of the highest span a verdict passed.
+
+  Below `below_span` if given. Comparing with a span that was itself rejected
+  would measure drift against bad data, so only passed spans count; among
+  several runs of a span the latest statistics win.
+  """
+  accepted = passed_ids(verdicts)
+  candidates = []
+  for artifact in statistics:
+    span = values.int_property(_proto(artifact), 'span')
+    if artifact.id in accepted and (below_span is None or
+                                    (span is not None and span < below_span)):
+      candidates.append((span if span is not None else -1, artifact.id, artifact))
+  return max(candidates, key=lambda c: c[:2])[2] if candidates else None
+
+
 def passed_statistics_ids(store) -> set:
-  """Ids of the ExampleStatistics a DataValidationVerdict passed."""
-  return {values.int_property(v, artifacts.VERDICT_STATISTICS_ID)
-          for v in _artifacts_by_type(store, artifacts.DataValidationVerdict.TYPE_NAME)
-          if values.int_property(v, artifacts.VERDICT_PASSED) == 1}
+  """Ids of the ExampleStatistics a DataValidationVerdict in the store passed."""
+  return passed_ids(_artifacts_by_type(store, artifacts.DataValidationVerdict.TYPE_NAME))
 
 
 def last_passed(store, below_span: Optional[int] = None) -> Optional[DataOf]:
-  """The latest span the gate passed (below `below_span` if given).
-
-  Among several runs of that span the latest statistics win. Comparing with a
-  span that was itself rejected would measure drift against bad data, so
-  only passed spans count.
-  """
+  """The latest span the gate passed (below `below_span` if given), from the store."""
   ids = sorted(i for i in passed_statistics_ids(store) if i is not None)
-  if not ids:
+  chosen = latest_passed(store.get_artifacts_by_id(ids) if ids else [],
+                         _artifacts_by_type(store, artifacts.DataValidationVerdict.TYPE_NAME),
+                         below_span)
+  if chosen is None:
     return None
-  candidates = []
-  for statistics in store.get_artifacts_by_id(ids):
-    examples = input_examples_of(store, statistics.id)
-    found = DataOf(statistics, examples)
-    if below_span is None or (found.span is not None and found.span < below_span):
-      candidates.append(found)
-  if not candidates:
-    return None
-  return max(candidates, key=lambda d: (d.span if d.span is not None else -1,
-                                        d.statistics.id))
+  return DataOf(chosen, input_examples_of(store, chosen.id))
 
 
 def _is_statistics_gen(store, execution_id: int) -> bool:
