@@ -83,13 +83,25 @@ def load_run(metadata_path: str, pipeline_name: str, run_id: Optional[str] = Non
     info = lin.execution_info(execution)
     if record.is_trainer_type(info.type):
       trainer = info
-    config = values.json_property(execution, 'custom_config')
-    if spec is None and isinstance(config, dict) and 'description' in config:
-      try:
-        spec = description.DatasetSpec.from_config(config)
-      except description.DatasetSpecError:
-        pass
+    if spec is None:
+      spec = spec_of(execution)
   return Run(metadata_path, summary, lin, artifacts, spec, trainer)
+
+
+def spec_of(execution) -> Optional[description.DatasetSpec]:
+  """The dataset description an execution was given, if any.
+
+  Our components take it under description.EXEC_PROPERTY; Transform and the
+  Trainer inside their custom_config.
+  """
+  for key in (description.EXEC_PROPERTY, 'custom_config'):
+    config = values.json_property(execution, key)
+    if isinstance(config, dict) and 'description' in config:
+      try:
+        return description.from_exec_property(config)
+      except description.DatasetSpecError:
+        continue
+  return None
 
 
 @dataclasses.dataclass
