@@ -29,6 +29,7 @@ from pipeline import configs
 from pipeline import pipeline as pipeline_lib
 from metadata import run_summary
 from description import spans
+from provenance import finish
 from provenance import record as provenance
 
 
@@ -127,7 +128,7 @@ def main(argv=None) -> int:
   wall = time.time() - started
 
   # Code version and hyperparameters onto the run's executions, then the report.
-  report = provenance.finish_run(metadata, name, code, span, input_files)
+  report = finish.finish_run(metadata, name, code, span, input_files)
   summary = run_summary.summarize(metadata, name)
   print('\n' + run_summary.format_summary(summary, wall), flush=True)
   if report:

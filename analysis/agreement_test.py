@@ -10,6 +10,7 @@ from statsmodels.stats.inter_rater import aggregate_raters
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
 from analysis import agreement
+from analysis import disagreements
 
 CLASSES = ["repaid", "late", "default"]
 
@@ -190,8 +191,8 @@ def test_unknown_class_label_is_named():
         agreement.pairwise_cohen_kappa,
         agreement.fleiss_kappa,
         agreement.krippendorff_alpha_nominal,
-        agreement.disagreements,
-        agreement.class_pair_confusion,
+        disagreements.disagreements,
+        disagreements.class_pair_confusion,
     ],
 )
 def test_fewer_than_two_labelers_rejected(function):
@@ -209,7 +210,7 @@ def test_disagreements_ranked_most_disagreement_first():
         },
         index=["a1", "a2", "a3", "a4", "a5"],
     )
-    table = agreement.disagreements(labels, CLASSES)
+    table = disagreements.disagreements(labels, CLASSES)
     # a1 and a4 agree (a4's missing label is no disagreement). a3 has three
     # distinct labels; a5 (2:2) has higher entropy than a2 (3:1).
     assert table["example"].tolist() == ["a3", "a5", "a2"]
@@ -221,10 +222,10 @@ def test_disagreements_ranked_most_disagreement_first():
 
 def test_disagreements_uses_given_ids():
     labels = pd.DataFrame({"l1": ["late", "late"], "l2": ["late", "repaid"]})
-    table = agreement.disagreements(labels, CLASSES, ids=["app-7", "app-9"])
+    table = disagreements.disagreements(labels, CLASSES, ids=["app-7", "app-9"])
     assert table["example"].tolist() == ["app-9"]
     with pytest.raises(ValueError, match="ids has 1 entries but labels has 2 rows"):
-        agreement.disagreements(labels, CLASSES, ids=["app-7"])
+        disagreements.disagreements(labels, CLASSES, ids=["app-7"])
 
 
 def test_class_pair_confusion_small_example():
@@ -235,7 +236,7 @@ def test_class_pair_confusion_small_example():
             "l3": ["default", "late", "default"],
         }
     )
-    table = agreement.class_pair_confusion(labels, CLASSES).set_index(["class_a", "class_b"])
+    table = disagreements.class_pair_confusion(labels, CLASSES).set_index(["class_a", "class_b"])
     # Example 1: (late, default) x2, (default, default) x1.
     # Example 2: (repaid, repaid) x1, (repaid, late) x2.
     # Example 3: (repaid, default) x1.
@@ -257,7 +258,7 @@ def test_class_pair_confusion_matches_counting_every_labeler_pair():
         for x, y in itertools.combinations([v for v in row if v is not None], 2):
             key = tuple(sorted((x, y), key=CLASSES.index))
             expected[key] = expected.get(key, 0) + 1
-    table = agreement.class_pair_confusion(labels, CLASSES)
+    table = disagreements.class_pair_confusion(labels, CLASSES)
     got = {(a, b): c for a, b, c in zip(table["class_a"], table["class_b"], table["count"])}
     assert {k: v for k, v in got.items() if v} == expected
 
@@ -268,8 +269,8 @@ def _two_labeler_table(pairs):
 
 def test_borderline_suggestion_names_the_dominant_pair():
     pairs = [("late", "default")] * 5 + [("repaid", "late")] * 2 + [("repaid", "repaid")] * 10
-    table = agreement.class_pair_confusion(_two_labeler_table(pairs), CLASSES)
-    assert agreement.borderline_suggestion(table) == (
+    table = disagreements.class_pair_confusion(_two_labeler_table(pairs), CLASSES)
+    assert disagreements.borderline_suggestion(table) == (
         "late vs default accounts for 71% of disagreements: "
         "write a clearer labeling rule or consider a borderline class"
     )
@@ -277,10 +278,10 @@ def test_borderline_suggestion_names_the_dominant_pair():
 
 def test_borderline_suggestion_none_when_spread_or_absent():
     spread = [("late", "default")] * 2 + [("repaid", "late")] * 2 + [("repaid", "default")] * 1
-    table = agreement.class_pair_confusion(_two_labeler_table(spread), CLASSES)
-    assert agreement.borderline_suggestion(table) is None
-    assert agreement.borderline_suggestion(table, threshold=0.4) is not None
-    agreeing = agreement.class_pair_confusion(_two_labeler_table([("late", "late")] * 3), CLASSES)
-    assert agreement.borderline_suggestion(agreeing) is None
+    table = disagreements.class_pair_confusion(_two_labeler_table(spread), CLASSES)
+    assert disagreements.borderline_suggestion(table) is None
+    assert disagreements.borderline_suggestion(table, threshold=0.4) is not None
+    agreeing = disagreements.class_pair_confusion(_two_labeler_table([("late", "late")] * 3), CLASSES)
+    assert disagreements.borderline_suggestion(agreeing) is None
     with pytest.raises(ValueError, match="threshold"):
-        agreement.borderline_suggestion(table, threshold=0)
+        disagreements.borderline_suggestion(table, threshold=0)

@@ -7,8 +7,9 @@
   python -m cli.provenance runs                          the experiment table
   python -m cli.provenance report [--run RUN] [--out F]  the HTML report of a run
 
-The store is --metadata PATH, else <--work-dir>/<--pipeline-name>/metadata.sqlite
-(defaults: ./work and the default dataset's name, as local_runner.py). --json
+The store is --metadata PATH, else <--work-dir>/<pipeline>/metadata.sqlite, the
+pipeline found as every command finds it (cli/common.py: the only one there
+unless --pipeline-name says). --json
 prints machine-readable output. Exit status 3 when the question has no answer
 (unknown id, empty store), with the reason on stderr.
 """
@@ -22,51 +23,35 @@ import sys
 import warnings
 from typing import List
 
-from pipeline import configs
+from cli import common
 from provenance import experiments
 from provenance import lineage as lineage_lib
 from metadata import store as mlmd
 
 
-def _default_pipeline_name() -> str:
-  try:
-    import description  # pylint: disable=g-import-not-at-top
-    return description.load(configs.DEFAULT_DESCRIPTION).name
-  except Exception:  # pylint: disable=broad-except
-    return 'credit_risk'
-
-
 def parse_args(argv=None):
-  common = argparse.ArgumentParser(add_help=False)
-  common.add_argument('--metadata', help='MLMD SQLite file (overrides --work-dir)')
-  common.add_argument('--work-dir', default=configs.DEFAULT_WORK_DIR,
-                      help='local_runner.py --work-dir (default: %(default)s)')
-  common.add_argument('--pipeline-name', help='default: the default dataset name')
-  common.add_argument('--json', action='store_true', help='print JSON')
+  shared = common.add_location_arguments(argparse.ArgumentParser(add_help=False))
+  shared.add_argument('--json', action='store_true', help='print JSON')
 
   parser = argparse.ArgumentParser(
       prog='python -m cli.provenance', description=__doc__,
       formatter_class=argparse.RawDescriptionHelpFormatter)
   sub = parser.add_subparsers(dest='command', required=True)
-  model = sub.add_parser('model', parents=[common],
+  model = sub.add_parser('model', parents=[shared],
                          help='everything upstream of a model, and its evaluation')
   model.add_argument('model', nargs='?', default='pushed',
                      help='artifact id, "latest" or "pushed" (default: %(default)s)')
-  blast = sub.add_parser('blast-radius', parents=[common],
+  blast = sub.add_parser('blast-radius', parents=[shared],
                          help='everything downstream of a span, a file or an artifact')
   what = blast.add_mutually_exclusive_group(required=True)
   what.add_argument('--span', type=int, help='a data span number')
   what.add_argument('--file', help='an input file an ExampleGen read')
   what.add_argument('--artifact', type=int, help='an artifact id')
-  sub.add_parser('runs', parents=[common], help='one row per pipeline run')
-  report = sub.add_parser('report', parents=[common], help='write the HTML run report')
+  sub.add_parser('runs', parents=[shared], help='one row per pipeline run')
+  report = sub.add_parser('report', parents=[shared], help='write the HTML run report')
   report.add_argument('--run', help='pipeline run id (default: the latest)')
   report.add_argument('--out', help='output file (default: <work>/<name>/reports/)')
-  args = parser.parse_args(argv)
-  args.pipeline_name = args.pipeline_name or _default_pipeline_name()
-  args.metadata = args.metadata or configs.metadata_path(
-      os.path.abspath(args.work_dir), args.pipeline_name)
-  return args
+  return parser.parse_args(argv)
 
 
 def _quiet_tensorflow() -> None:
@@ -89,6 +74,10 @@ def main(argv=None) -> int:
   if args.command in ('runs', 'report'):
     _quiet_tensorflow()
   try:
+    # Lineage spans the whole store: with --metadata there is no pipeline to choose.
+    if not (args.metadata and args.command in ('model', 'blast-radius')):
+      location = common.resolve(args)
+      args.metadata, args.pipeline_name = location.metadata_path, location.pipeline_name
     if args.command == 'model':
       result = lineage_lib.Lineage.open(args.metadata).model_lineage(args.model)
       print(json.dumps(result.to_json(), indent=1, default=str) if args.json
@@ -111,7 +100,7 @@ def main(argv=None) -> int:
       from provenance import report  # pylint: disable=g-import-not-at-top
       path = report.write_report(args.metadata, args.pipeline_name, args.run, args.out)
       print(json.dumps({'report': path}) if args.json else path)
-  except mlmd.ProvenanceError as e:
+  except (mlmd.ProvenanceError, common.LocationError) as e:
     print(f'provenance: {e}', file=sys.stderr)
     return 3
   return 0

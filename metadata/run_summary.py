@@ -8,8 +8,9 @@ run's key artifacts: evaluation, blessing, pushed model.
 import dataclasses
 from typing import Dict, List, Optional
 
-from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
+
+from metadata import connection
 
 STATE_NAMES = {
     v: k for k, v in metadata_store_pb2.Execution.State.items()}
@@ -58,11 +59,8 @@ class RunSummary:
     return pushed.custom_properties['pushed_destination'].string_value
 
 
-def open_store(metadata_path: str) -> metadata_store.MetadataStore:
-  config = metadata_store_pb2.ConnectionConfig()
-  config.sqlite.filename_uri = metadata_path
-  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-  return metadata_store.MetadataStore(config)
+# Kept for callers written before metadata/connection.py; it is that function.
+open_store = connection.open_store
 
 
 def finished_ms(execution: metadata_store_pb2.Execution) -> int:
@@ -84,9 +82,9 @@ def _node_id(store, execution_id: int, pipeline_name: str) -> str:
 def summarize(metadata_path: str, pipeline_name: str,
               run_id: Optional[str] = None) -> RunSummary:
   """The latest run of `pipeline_name` (or `run_id`) as recorded in MLMD."""
-  store = open_store(metadata_path)
+  store = connection.open_store(metadata_path)
   runs = [c for c in store.get_contexts_by_type('pipeline_run')
-          if _belongs_to(store, c, pipeline_name)]
+          if belongs_to(store, c, pipeline_name)]
   if not runs:
     raise LookupError(f'no run of pipeline {pipeline_name!r} in {metadata_path}')
   run = (next(c for c in runs if c.name == run_id) if run_id else
@@ -109,7 +107,7 @@ def summarize(metadata_path: str, pipeline_name: str,
   return RunSummary(pipeline_name, run.name, components, artifacts, metadata_path)
 
 
-def _belongs_to(store, run_context, pipeline_name: str) -> bool:
+def belongs_to(store, run_context, pipeline_name: str) -> bool:
   parents = store.get_parent_contexts_by_context(run_context.id)
   if parents:
     return any(p.name == pipeline_name for p in parents)

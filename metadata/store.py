@@ -1,89 +1,26 @@
 """A thin, cached view of one ML Metadata store, shared by the provenance code.
 
 Every query is a batch call of the MLMD API (no SQL), so the same code works
-on the local SQLite store and on a MySQL-backed one.
+on the local SQLite store, on a MySQL-backed one and over gRPC (Kubeflow).
+Opening a store: metadata/connection.py; reading property values and
+events: metadata/values.py.
 """
 
-import json
-import os
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional
 
-from google.protobuf import json_format
 from ml_metadata import metadata_store
-from ml_metadata.proto import metadata_store_pb2
 
+from metadata import connection
 from metadata import run_summary
+from metadata import values
 
-Artifact = metadata_store_pb2.Artifact
-Execution = metadata_store_pb2.Execution
-Event = metadata_store_pb2.Event
-
-INPUT_EVENTS = (Event.INPUT, Event.DECLARED_INPUT)
-OUTPUT_EVENTS = (Event.OUTPUT, Event.DECLARED_OUTPUT)
-EXECUTION_STATES = {v: k for k, v in Execution.State.items()}
-ARTIFACT_STATES = {v: k for k, v in Artifact.State.items()}
+Artifact = values.Artifact
+Execution = values.Execution
+Event = values.Event
 
 
 class ProvenanceError(LookupError):
   """A lineage question that has no answer; the message says why and what to do."""
-
-
-def open_store(metadata_path: str, writable: bool = False) -> metadata_store.MetadataStore:
-  # MLMD would silently create an empty store at a mistyped path.
-  if not os.path.exists(metadata_path):
-    raise ProvenanceError(
-        f'no metadata store at {metadata_path}: run the pipeline first '
-        f'(local_runner.py --work-dir ...) or pass --metadata / --work-dir')
-  if not writable:
-    return run_summary.open_store(metadata_path)
-  config = metadata_store_pb2.ConnectionConfig()
-  config.sqlite.filename_uri = metadata_path
-  config.sqlite.connection_mode = (
-      metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE)
-  return metadata_store.MetadataStore(config)
-
-
-def value_of(value: metadata_store_pb2.Value) -> Any:
-  kind = value.WhichOneof('value')
-  if kind is None:
-    return None
-  if kind == 'struct_value':
-    struct = json_format.MessageToDict(value.struct_value)
-    # TFX stores JSON-valued properties as {"__value__": "<json>"}.
-    if set(struct) == {'__value__'} and isinstance(struct['__value__'], str):
-      try:
-        return json.loads(struct['__value__'])
-      except ValueError:
-        return struct['__value__']
-    return struct
-  if kind == 'proto_value':
-    return str(value.proto_value)
-  return getattr(value, kind)
-
-
-def properties_of(node) -> Dict[str, Any]:
-  """Properties and custom properties of an artifact, execution or context."""
-  found = {k: value_of(v) for k, v in node.properties.items()}
-  found.update({k: value_of(v) for k, v in node.custom_properties.items()})
-  return found
-
-
-def json_property(node, key: str) -> Any:
-  raw = properties_of(node).get(key)
-  if isinstance(raw, str):
-    try:
-      return json.loads(raw)
-    except ValueError:
-      return None
-  return raw
-
-
-def event_key(event: metadata_store_pb2.Event) -> str:
-  """The input/output name of an event, e.g. 'baseline_model'."""
-  for step in event.path.steps:
-    if step.HasField('key'):
-      return step.key
-  return ''
 
 
 class Store:
@@ -104,7 +41,10 @@ class Store:
 
   @classmethod
   def open(cls, metadata_path: str) -> 'Store':
-    return cls(open_store(metadata_path), metadata_path)
+    try:
+      return cls(connection.open_store(metadata_path), metadata_path)
+    except connection.StoreNotFound as e:
+      raise ProvenanceError(str(e)) from e
 
   def is_empty(self) -> bool:
     return not self.store.get_executions(
@@ -173,7 +113,7 @@ class Store:
     OUTPUT events to it; the first one is the execution that wrote it.
     """
     outputs = [e for e in self.events_of_artifacts([artifact_id])
-               if e.type in OUTPUT_EVENTS]
+               if e.type in values.OUTPUT_EVENTS]
     if not outputs:
       return None
     first = min(outputs, key=lambda e: (e.milliseconds_since_epoch, e.execution_id))
@@ -182,11 +122,11 @@ class Store:
 
   def inputs(self, execution_id: int) -> List[Event]:
     return [e for e in self.events_of_executions([execution_id])
-            if e.type in INPUT_EVENTS]
+            if e.type in values.INPUT_EVENTS]
 
   def outputs(self, execution_id: int) -> List[Event]:
     return [e for e in self.events_of_executions([execution_id])
-            if e.type in OUTPUT_EVENTS]
+            if e.type in values.OUTPUT_EVENTS]
 
   # --- contexts ------------------------------------------------------------
   def _contexts_of_execution(self, execution_id: int) -> list:
@@ -226,8 +166,7 @@ class Store:
     """Every pipeline_run context (of one pipeline if named), oldest first."""
     runs = self.store.get_contexts_by_type('pipeline_run')
     if pipeline_name:
-      runs = [r for r in runs if run_summary._belongs_to(  # pylint: disable=protected-access
-          self.store, r, pipeline_name)]
+      runs = [r for r in runs if run_summary.belongs_to(self.store, r, pipeline_name)]
     return sorted(runs, key=lambda c: (c.create_time_since_epoch, c.id))
 
   def pipeline_names(self) -> List[str]:

@@ -213,7 +213,7 @@ def create_pipeline(
         examples=example_gen.outputs['examples'],
         model=trainer.outputs['model'],
         baseline_model=model_resolver.outputs['model'],
-        custom_config=custom_config,
+        spec=spec,
         data_root=data_root)
     # Analysis, not a gate: a bad labelers file must not stop a blessed push.
     hlp.add_upstream_node(pusher)

@@ -26,9 +26,8 @@ from typing import Dict, List, Optional
 from tfx import types
 from tfx.dsl.components.common import resolver
 
-from ml_metadata.proto import metadata_store_pb2
-
 from metadata import artifacts
+from metadata import walks
 
 CURRENT_KEY = 'statistics'
 BASELINE_STATISTICS_KEY = 'baseline_statistics'
@@ -47,38 +46,6 @@ def _span(artifact: types.Artifact) -> Optional[int]:
     return None
 
 
-def accepted_statistics_ids(verdicts: List[types.Artifact]) -> set:
-  return {v.get_int_custom_property(VERDICT_STATISTICS_ID) for v in verdicts
-          if v.get_int_custom_property(VERDICT_PASSED) == 1}
-
-
-def choose_baseline(current: types.Artifact, history: List[types.Artifact],
-                    accepted_ids: set) -> Optional[types.Artifact]:
-  """The latest statistics of the highest accepted span below the current one."""
-  span = _span(current)
-  if span is None:
-    return None
-  candidates = [a for a in history
-                if a.id != current.id and a.id in accepted_ids
-                and _span(a) is not None and _span(a) < span]
-  if not candidates:
-    return None
-  return max(candidates, key=lambda a: (_span(a), a.id))
-
-
-def input_examples_of(store, statistics_id: int,
-                      examples: List[types.Artifact]) -> Optional[types.Artifact]:
-  """The Examples artifact the execution that produced `statistics_id` read."""
-  by_id = {a.id: a for a in examples}
-  outputs = [e for e in store.get_events_by_artifact_ids([statistics_id])
-             if e.type == metadata_store_pb2.Event.OUTPUT]
-  for event in outputs:
-    for e in store.get_events_by_execution_ids([event.execution_id]):
-      if e.type == metadata_store_pb2.Event.INPUT and e.artifact_id in by_id:
-        return by_id[e.artifact_id]
-  return None
-
-
 class PreviousSpanStrategy(resolver.ResolverStrategy):
   """See the module docstring."""
 
@@ -89,14 +56,15 @@ class PreviousSpanStrategy(resolver.ResolverStrategy):
     result[CURRENT_KEY] = list(current)
     if len(current) != 1:
       return result
-    baseline = choose_baseline(
-        current[0], input_dict.get(BASELINE_STATISTICS_KEY) or [],
-        accepted_statistics_ids(input_dict.get(VERDICTS_KEY) or []))
+    span = _span(current[0])
+    baseline = None if span is None else walks.latest_passed(
+        input_dict.get(BASELINE_STATISTICS_KEY) or [], input_dict.get(VERDICTS_KEY) or [],
+        below_span=span)
     if baseline is None:
       return result
     result[BASELINE_STATISTICS_KEY] = [baseline]
     if BASELINE_EXAMPLES_KEY in input_dict:
-      examples = input_examples_of(store, baseline.id,
-                                   input_dict[BASELINE_EXAMPLES_KEY] or [])
+      examples = walks.input_examples_of(store, baseline.id,
+                                         among=input_dict[BASELINE_EXAMPLES_KEY] or [])
       result[BASELINE_EXAMPLES_KEY] = [examples] if examples else []
     return result

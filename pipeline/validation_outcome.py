@@ -12,7 +12,9 @@ import os
 from typing import List, Optional
 
 from components.data_gate import component as data_gate
+from metadata import connection
 from metadata import run_summary
+from metadata import values
 
 GATE_NODE = 'DataValidationGate'
 # Nodes whose failure means the data, not the system, was at fault.
@@ -31,15 +33,15 @@ class Outcome:
 
 def recorded_message(metadata_path: str, execution_id: int) -> str:
   """The result message an execution recorded in MLMD ('' if none)."""
-  store = run_summary.open_store(metadata_path)
+  store = connection.open_store(metadata_path)
   [execution] = store.get_executions_by_id([execution_id])
-  raw = execution.custom_properties.get(_EXECUTION_RESULT)
-  if raw is None or not raw.string_value:
+  raw = values.property_value(execution, _EXECUTION_RESULT)
+  if not raw or not isinstance(raw, str):
     return ''
   try:
-    return json.loads(raw.string_value).get('resultMessage', '')
+    return json.loads(raw).get('resultMessage', '')
   except ValueError:
-    return raw.string_value
+    return raw
 
 
 def report_dir(pipeline_root: str, execution_id: int) -> str:
@@ -74,5 +76,5 @@ def _cached_report_dir(summary: run_summary.RunSummary) -> Optional[str]:
   verdict = summary.artifact(data_gate.DataValidationVerdict.TYPE_NAME)
   if verdict is None:
     return None
-  path = verdict.custom_properties.get('report')
-  return os.path.dirname(path.string_value) if path is not None else None
+  path = values.property_value(verdict, 'report')
+  return os.path.dirname(path) if path else None

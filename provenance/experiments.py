@@ -13,7 +13,9 @@ from typing import Any, Dict, List, Optional
 
 import description
 from provenance import evaluation
+from metadata import connection
 from metadata import store as mlmd
+from metadata import values
 from provenance import record
 
 METRIC_PREFIX = 'metric_'
@@ -38,7 +40,7 @@ class RunRow:
 
 
 def _rare_class(execution) -> (Optional[int], str):
-  config = mlmd.json_property(execution, 'custom_config')
+  config = values.json_property(execution, 'custom_config')
   try:
     spec = description.DatasetSpec.from_config(config)
   except Exception:  # pylint: disable=broad-except
@@ -70,7 +72,7 @@ def key_metrics_of(evaluation_artifact, trainer_execution) -> Dict[str, float]:
 def record_key_metrics(metadata_path: str, evaluation_id: int,
                        trainer_execution_id: Optional[int]) -> Dict[str, float]:
   """Stores the key metrics on the ModelEvaluation artifact (metric_<name>)."""
-  store = mlmd.open_store(metadata_path, writable=True)
+  store = connection.open_store(metadata_path, writable=True)
   artifact = store.get_artifacts_by_id([evaluation_id])[0]
   trainer = (store.get_executions_by_id([trainer_execution_id])[0]
              if trainer_execution_id else None)
@@ -97,7 +99,7 @@ def _row(store: mlmd.Store, context) -> RunRow:
   executions = sorted(store.store.get_executions_by_context(context.id), key=lambda e: e.id)
   states: Dict[str, int] = {}
   for e in executions:
-    name = mlmd.EXECUTION_STATES.get(e.last_known_state, '?')
+    name = values.EXECUTION_STATES.get(e.last_known_state, '?')
     states[name] = states.get(name, 0) + 1
   by_node = {store.node_id(e): e for e in executions}
   trainer = next((e for node, e in by_node.items() if node == 'Trainer'), None)
@@ -110,9 +112,9 @@ def _row(store: mlmd.Store, context) -> RunRow:
   store.events_of_executions(e.id for e in executions)
   written = store.artifacts(sorted({ev.artifact_id for e in executions
                                     for ev in store.outputs(e.id)}))
-  spans = sorted({mlmd.properties_of(a).get('span') for a in written
+  spans = sorted({values.properties_of(a).get('span') for a in written
                   if store.type_of(a) == 'Examples' and
-                  isinstance(mlmd.properties_of(a).get('span'), int)})
+                  isinstance(values.properties_of(a).get('span'), int)})
 
   # The run's own evaluation: the one its Evaluator execution output.
   evaluation_artifact = blessing = pushed = model = None
@@ -130,13 +132,13 @@ def _row(store: mlmd.Store, context) -> RunRow:
         model = artifact
   hyperparameters = None
   if trainer is not None:
-    hyperparameters = mlmd.json_property(trainer, record.HYPERPARAMETERS)
+    hyperparameters = values.json_property(trainer, record.HYPERPARAMETERS)
     if not isinstance(hyperparameters, dict):
-      config = mlmd.json_property(trainer, 'custom_config') or {}
+      config = values.json_property(trainer, 'custom_config') or {}
       hyperparameters = (config.get('description') or {}).get('training')
-  codes = sorted({mlmd.properties_of(e).get(record.CODE_VERSION) for e in executions} - {None})
+  codes = sorted({values.properties_of(e).get(record.CODE_VERSION) for e in executions} - {None})
   code = ', '.join(codes) if codes else None
-  pushed_props = mlmd.properties_of(pushed) if pushed is not None else {}
+  pushed_props = values.properties_of(pushed) if pushed is not None else {}
   return RunRow(
       run_id=context.name, started_ms=context.create_time_since_epoch, states=states,
       spans=spans, model_id=model.id if model is not None else None,
@@ -144,7 +146,7 @@ def _row(store: mlmd.Store, context) -> RunRow:
       metrics=(key_metrics_of(evaluation_artifact, trainer)
                if evaluation_artifact is not None else {}),
       evaluation_id=evaluation_artifact.id if evaluation_artifact is not None else None,
-      blessed=(bool(mlmd.properties_of(blessing).get('blessed'))
+      blessed=(bool(values.properties_of(blessing).get('blessed'))
                if blessing is not None else None),
       pushed_version=(str(pushed_props.get('pushed_version'))
                       if pushed_props.get('pushed') else None))

@@ -21,14 +21,15 @@ edges here: the consumer's own INPUT event records the use.
 """
 
 import dataclasses
-import glob
-import json
 import os
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
+from typing import Dict, Iterable, List, Optional, Sequence, Set
 
-from description import spans as spans_lib
 from metadata import store as mlmd
+from metadata import values
 from provenance import record
+from provenance import sources
+from provenance.nodes import (ArtifactInfo, BlastRadius, DataFile, DataSource,
+                              ExecutionInfo, Judgement, ModelLineage)
 
 REFERENCE_INPUT_PREFIXES = ('baseline', 'previous', 'reference')
 
@@ -40,187 +41,6 @@ _NOISE = {'tfx_version', 'is_external', 'stats_dashboard_link', 'state',
 
 def is_reference(input_key: str) -> bool:
   return input_key.startswith(REFERENCE_INPUT_PREFIXES)
-
-
-@dataclasses.dataclass
-class ExecutionInfo:
-  id: int
-  node_id: str
-  type: str
-  state: str
-  runs: List[str]
-  code_version: Optional[str]
-  code_commit: Optional[str]
-  hyperparameters: Optional[Dict[str, Any]]
-  properties: Dict[str, Any]
-
-  def to_json(self) -> Dict[str, Any]:
-    return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass
-class ArtifactInfo:
-  id: int
-  type: str
-  uri: str
-  state: str
-  runs: List[str]
-  producer: Optional[ExecutionInfo]
-  properties: Dict[str, Any]
-  # The producer's name for it, e.g. 'statistics' or 'pre_transform_stats'.
-  output_key: str = ''
-
-  @property
-  def span(self) -> Optional[int]:
-    span = self.properties.get('span')
-    return span if self.type == 'Examples' and isinstance(span, int) else None
-
-  @property
-  def label(self) -> str:
-    return f'{self.type} {self.id}'
-
-  def to_json(self) -> Dict[str, Any]:
-    found = dataclasses.asdict(self)
-    found['producer'] = self.producer.id if self.producer else None
-    found['producer_node'] = self.producer.node_id if self.producer else None
-    return found
-
-
-@dataclasses.dataclass
-class DataFile:
-  path: str
-  bytes: Optional[int]
-  sha256_recorded: Optional[str]
-  sha256_now: Optional[str]
-
-  @property
-  def status(self) -> str:
-    if self.sha256_now is None:
-      return 'missing'
-    if self.sha256_recorded is None:
-      return 'not recorded'
-    return 'unchanged' if self.sha256_now == self.sha256_recorded else 'CHANGED'
-
-
-@dataclasses.dataclass
-class DataSource:
-  """Where one Examples artifact's data came from (its ExampleGen execution)."""
-  examples: ArtifactInfo
-  span: Optional[int]
-  version: Optional[int]
-  input_base: Optional[str]
-  patterns: List[str]
-  fingerprint_recorded: Optional[str]
-  fingerprint_now: Optional[str]
-  files: List[DataFile]
-
-  @property
-  def fingerprint_matches(self) -> Optional[bool]:
-    if not self.fingerprint_recorded or self.fingerprint_now is None:
-      return None
-    return self.fingerprint_recorded == self.fingerprint_now
-
-  def to_json(self) -> Dict[str, Any]:
-    found = dataclasses.asdict(self)
-    found['examples'] = self.examples.to_json()
-    found['fingerprint_matches'] = self.fingerprint_matches
-    for f, info in zip(found['files'], self.files):
-      f['status'] = info.status
-    return found
-
-
-@dataclasses.dataclass
-class Judgement:
-  """One Evaluator execution that judged the model, and what came of it."""
-  execution: ExecutionInfo
-  evaluation: Optional[ArtifactInfo]
-  blessing: Optional[ArtifactInfo]
-  baseline_model_id: Optional[int]
-
-  @property
-  def blessed(self) -> Optional[bool]:
-    if self.blessing is None:
-      return None
-    return bool(self.blessing.properties.get('blessed'))
-
-
-@dataclasses.dataclass
-class ModelLineage:
-  model: ArtifactInfo
-  data: List[DataSource]
-  upstream: List[ArtifactInfo]
-  executions: List[ExecutionInfo]
-  references: List[ArtifactInfo]
-  judgements: List[Judgement]
-  downstream: List[ArtifactInfo]
-
-  @property
-  def trainer(self) -> Optional[ExecutionInfo]:
-    return self.model.producer
-
-  @property
-  def spans(self) -> List[int]:
-    return sorted({d.span for d in self.data if d.span is not None})
-
-  @property
-  def pushes(self) -> List[ArtifactInfo]:
-    return [a for a in self.downstream
-            if a.type == 'PushedModel' and a.properties.get('pushed')]
-
-  def of_type(self, type_name: str) -> List[ArtifactInfo]:
-    return [a for a in self.upstream if a.type == type_name]
-
-  def to_json(self) -> Dict[str, Any]:
-    return {
-        'model': self.model.to_json(),
-        'spans': self.spans,
-        'data': [d.to_json() for d in self.data],
-        'upstream': [a.to_json() for a in self.upstream],
-        'executions': [e.to_json() for e in self.executions],
-        'references': [a.to_json() for a in self.references],
-        'evaluations': [{
-            'execution': j.execution.to_json(),
-            'evaluation': j.evaluation.to_json() if j.evaluation else None,
-            'blessing': j.blessing.to_json() if j.blessing else None,
-            'blessed': j.blessed, 'baseline_model_id': j.baseline_model_id,
-        } for j in self.judgements],
-        'downstream': [a.to_json() for a in self.downstream],
-        'pushes': [a.to_json() for a in self.pushes],
-    }
-
-
-@dataclasses.dataclass
-class BlastRadius:
-  description: str
-  sources: List[ArtifactInfo]
-  built: List[ArtifactInfo]
-  executions: List[ExecutionInfo]
-  judged_against: List[ArtifactInfo]
-  judging_executions: List[ExecutionInfo]
-
-  @property
-  def affected_ids(self) -> Set[int]:
-    return {a.id for a in self.sources} | {a.id for a in self.built}
-
-  @property
-  def pushes(self) -> List[ArtifactInfo]:
-    return [a for a in self.built if a.type == 'PushedModel' and a.properties.get('pushed')]
-
-  @property
-  def runs(self) -> List[str]:
-    return sorted({r for e in self.executions for r in e.runs})
-
-  def to_json(self) -> Dict[str, Any]:
-    return {
-        'query': self.description,
-        'sources': [a.to_json() for a in self.sources],
-        'built': [a.to_json() for a in self.built],
-        'executions': [e.to_json() for e in self.executions],
-        'pushes': [a.to_json() for a in self.pushes],
-        'runs': self.runs,
-        'judged_against': [a.to_json() for a in self.judged_against],
-        'judging_executions': [e.to_json() for e in self.judging_executions],
-    }
 
 
 class Lineage:
@@ -243,15 +63,15 @@ class Lineage:
   # --- descriptions --------------------------------------------------------
   def execution_info(self, execution: mlmd.Execution) -> ExecutionInfo:
     if execution.id not in self._execution_info:
-      props = mlmd.properties_of(execution)
-      hyperparameters = mlmd.json_property(execution, record.HYPERPARAMETERS)
+      props = values.properties_of(execution)
+      hyperparameters = values.json_property(execution, record.HYPERPARAMETERS)
       if hyperparameters is None and record.is_trainer_type(self.store.type_of(execution)):
         # Runs not annotated by record.annotate_run: what the Trainer was given.
         hyperparameters = record.training_block(execution)
       self._execution_info[execution.id] = ExecutionInfo(
           id=execution.id, node_id=self.store.node_id(execution),
           type=self.store.type_of(execution),
-          state=mlmd.EXECUTION_STATES.get(execution.last_known_state, '?'),
+          state=values.EXECUTION_STATES.get(execution.last_known_state, '?'),
           runs=self.store.runs_of_execution(execution.id),
           code_version=props.get(record.CODE_VERSION),
           code_commit=props.get(record.CODE_COMMIT),
@@ -263,14 +83,14 @@ class Lineage:
   def artifact_info(self, artifact: mlmd.Artifact) -> ArtifactInfo:
     if artifact.id not in self._artifact_info:
       producer = self.store.producer(artifact.id)
-      keys = [mlmd.event_key(e) for e in (self.store.outputs(producer.id) if producer else [])
+      keys = [values.event_key(e) for e in (self.store.outputs(producer.id) if producer else [])
               if e.artifact_id == artifact.id]
       self._artifact_info[artifact.id] = ArtifactInfo(
           id=artifact.id, type=self.store.type_of(artifact), uri=artifact.uri,
-          state=mlmd.ARTIFACT_STATES.get(artifact.state, '?'),
+          state=values.ARTIFACT_STATES.get(artifact.state, '?'),
           runs=self.store.runs_of_artifact(artifact.id),
           producer=self.execution_info(producer) if producer else None,
-          properties={k: v for k, v in mlmd.properties_of(artifact).items()
+          properties={k: v for k, v in values.properties_of(artifact).items()
                       if k not in _NOISE},
           output_key=keys[0] if keys else '')
     return self._artifact_info[artifact.id]
@@ -291,7 +111,7 @@ class Lineage:
       return max(models, key=lambda a: (a.create_time_since_epoch, a.id))
     if selector == 'pushed':
       pushes = [a for a in self.store.artifacts_of_type('PushedModel')
-                if mlmd.properties_of(a).get('pushed')]
+                if values.properties_of(a).get('pushed')]
       if not pushes:
         raise mlmd.ProvenanceError(
             'no model was pushed yet (no PushedModel with pushed=1): every '
@@ -311,21 +131,21 @@ class Lineage:
     if producer is None:
       return None
     ids = [e.artifact_id for e in self.store.inputs(producer.id)
-           if mlmd.event_key(e) == key]
+           if values.event_key(e) == key]
     return self.store.artifacts(ids)[0] if ids else None
 
   def span_examples(self, span: int) -> List[mlmd.Artifact]:
     """The Examples an ExampleGen read from `span` (every version and re-read)."""
     found = []
     for artifact in self.store.artifacts_of_type('Examples'):
-      if mlmd.properties_of(artifact).get('span') != span:
+      if values.properties_of(artifact).get('span') != span:
         continue
       producer = self.store.producer(artifact.id)
       # Root data only: a Transform's output Examples are built, not read.
       if producer is None or not self.store.inputs(producer.id):
         found.append(artifact)
     if not found:
-      spans = sorted({mlmd.properties_of(a).get('span')
+      spans = sorted({values.properties_of(a).get('span')
                       for a in self.store.artifacts_of_type('Examples')} - {None})
       raise mlmd.ProvenanceError(
           f'no pipeline read span {span}; spans read so far: {spans or "none"}')
@@ -339,7 +159,8 @@ class Lineage:
       producer = self.store.producer(artifact.id)
       if producer is None or self.store.inputs(producer.id):
         continue
-      source = self._source_files(producer, mlmd.properties_of(artifact).get('span'))
+      source = sources.source_files(values.properties_of(producer),
+                                    values.properties_of(artifact).get('span'))
       if target in {os.path.realpath(f) for f in source}:
         found.append(artifact)
     if not found:
@@ -378,7 +199,7 @@ class Lineage:
           continue
         executions.add(producer.id)
         for event in self.store.inputs(producer.id):
-          if is_reference(mlmd.event_key(event)):
+          if is_reference(values.event_key(event)):
             references.add(event.artifact_id)
           elif event.artifact_id not in seen and event.artifact_id not in start:
             seen.add(event.artifact_id)
@@ -388,14 +209,14 @@ class Lineage:
   def _judgements(self, model_id: int) -> List[Judgement]:
     found = []
     for event in self.store.events_of_artifacts([model_id]):
-      if event.type not in mlmd.INPUT_EVENTS or mlmd.event_key(event) != 'model':
+      if event.type not in values.INPUT_EVENTS or values.event_key(event) != 'model':
         continue
       execution = self.store.executions([event.execution_id])[0]
-      outputs = {mlmd.event_key(e): e.artifact_id for e in self.store.outputs(execution.id)}
+      outputs = {values.event_key(e): e.artifact_id for e in self.store.outputs(execution.id)}
       if 'evaluation' not in outputs and 'blessing' not in outputs:
         continue  # a Pusher or another consumer, not a judgement
       baseline = [e.artifact_id for e in self.store.inputs(execution.id)
-                  if mlmd.event_key(e) == 'baseline_model']
+                  if values.event_key(e) == 'baseline_model']
       found.append(Judgement(
           execution=self.execution_info(execution),
           evaluation=(self.describe([outputs['evaluation']])[0]
@@ -406,26 +227,13 @@ class Lineage:
     return sorted(found, key=lambda j: j.execution.id)
 
   # --- data sources --------------------------------------------------------
-  def _source_files(self, example_gen: mlmd.Execution, span) -> List[str]:
-    props = mlmd.properties_of(example_gen)
-    base = props.get('input_base')
-    if not base:
-      return []
-    files = []
-    for pattern in _split_patterns(props):
-      if '{SPAN}' in pattern:
-        files += spans_lib.spans(base, pattern).get(span, []) if span is not None else []
-      elif '{' not in pattern:
-        files += sorted(glob.glob(os.path.join(base, pattern)))
-    return files
-
   def data_source(self, examples: ArtifactInfo) -> DataSource:
     execution = self.store.executions([examples.producer.id])[0]
-    props = mlmd.properties_of(execution)
+    props = values.properties_of(execution)
     span = examples.properties.get('span', props.get('span'))
-    recorded = mlmd.json_property(execution, record.INPUT_FILES) or {}
+    recorded = values.json_property(execution, record.INPUT_FILES) or {}
     base = props.get('input_base')
-    files = self._source_files(execution, span)
+    files = sources.source_files(props, span)
     listed = {}
     for path in files:
       rel = os.path.relpath(path, base) if base else path
@@ -433,12 +241,12 @@ class Lineage:
                              record.sha256_of(path))
     for rel, digest in recorded.items():
       listed.setdefault(rel, DataFile(rel, None, digest, None))
-    patterns = _split_patterns(props)
+    patterns = sources.split_patterns(props)
     return DataSource(
         examples=examples, span=span, version=examples.properties.get('version'),
         input_base=base, patterns=patterns,
         fingerprint_recorded=props.get('input_fingerprint'),
-        fingerprint_now=(fingerprint(base, patterns, span, _split_names(props))
+        fingerprint_now=(sources.fingerprint(base, patterns, span, sources.split_names(props))
                          if base and all('{' not in p.replace('{SPAN}', '')
                                          for p in patterns) else None),
         files=[listed[k] for k in sorted(listed)])
@@ -451,9 +259,9 @@ class Lineage:
       events = self.store.events_of_artifacts(frontier)
       consumers = set()
       for event in events:
-        if event.type not in mlmd.INPUT_EVENTS:
+        if event.type not in values.INPUT_EVENTS:
           continue
-        if is_reference(mlmd.event_key(event)):
+        if is_reference(values.event_key(event)):
           judging.add(event.execution_id)
         else:
           consumers.add(event.execution_id)
@@ -505,47 +313,3 @@ class _Walk:
   built_ids: Set[int]
   executions: Set[int]
   judging: Set[int]
-
-
-def _input_splits(props: Dict[str, Any]) -> List[Dict[str, str]]:
-  """ExampleGen's input splits (name, pattern) from its input_config property."""
-  config = props.get('input_config')
-  if isinstance(config, str):
-    try:
-      config = json.loads(config)
-    except ValueError:
-      return []
-  return list((config or {}).get('splits', []))
-
-
-def _split_patterns(props: Dict[str, Any]) -> List[str]:
-  return [s.get('pattern', '') for s in _input_splits(props)]
-
-
-def _split_names(props: Dict[str, Any]) -> List[str]:
-  return [s.get('name', '') for s in _input_splits(props)]
-
-
-def fingerprint(input_base: str, patterns: Sequence[str], span: Optional[int],
-                split_names: Sequence[str]) -> str:
-  """ExampleGen's input fingerprint of the files there now (size and mtime).
-
-  Same format as tfx.utils.io_utils.generate_fingerprint, one line per split,
-  so it compares equal to the recorded one while the files are untouched.
-  """
-  lines = []
-  for name, pattern in zip(split_names, patterns):
-    if '{SPAN}' in pattern:
-      files = spans_lib.spans(input_base, pattern).get(span, [])
-    else:
-      files = sorted(glob.glob(os.path.join(input_base, pattern)))
-    total, xor, added = 0, 0, 0
-    for path in files:
-      stat = os.stat(path)
-      total += stat.st_size
-      mtime = int(stat.st_mtime_ns / 10**9)
-      xor ^= mtime
-      added += mtime
-    lines.append(f'split:{name},num_files:{len(files)},total_bytes:{total},'
-                 f'xor_checksum:{xor},sum_checksum:{added}')
-  return '\n'.join(lines)

@@ -24,9 +24,12 @@ import os
 import subprocess
 from typing import Dict, List, Optional, Sequence
 
-from pipeline import configs
+from metadata import connection
 from metadata import run_summary
-from metadata import store as mlmd
+from metadata import values
+
+# The checkout this code runs from; the caller may name another one.
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CODE_COMMIT = 'code_git_commit'
 CODE_DIRTY = 'code_git_dirty'
@@ -60,7 +63,7 @@ def _git(args: Sequence[str], repo: str) -> Optional[str]:
   return result.stdout if result.returncode == 0 else None
 
 
-def code_version(repo: str = configs.REPO_ROOT) -> CodeVersion:
+def code_version(repo: str = REPO_ROOT) -> CodeVersion:
   """The checkout's commit; dirty if tracked files changed or new files exist.
 
   Untracked files count: a new module the pipeline imports is code that ran
@@ -110,7 +113,7 @@ def annotate_run(metadata_path: str, pipeline_name: str, code: CodeVersion,
   hash can never be attached to data it does not describe.
   """
   summary = run_summary.summarize(metadata_path, pipeline_name, run_id)
-  store = mlmd.open_store(metadata_path, writable=True)
+  store = connection.open_store(metadata_path, writable=True)
   executed = [c.execution_id for c in summary.components
               if c.state in ('COMPLETE', 'FAILED')]
   updated, hyperparameters = [], None
@@ -134,7 +137,7 @@ def annotate_run(metadata_path: str, pipeline_name: str, code: CodeVersion,
 
 
 def training_block(execution) -> Optional[dict]:
-  config = mlmd.json_property(execution, 'custom_config')
+  config = values.json_property(execution, 'custom_config')
   if isinstance(config, dict):
     training = (config.get('description') or {}).get('training')
     if isinstance(training, dict):
@@ -156,32 +159,3 @@ def _read_span(store, execution) -> Optional[int]:
     return None
   span = execution.custom_properties.get('span')
   return span.int_value if span is not None else None
-
-
-def finish_run(metadata_path: str, pipeline_name: str, code: CodeVersion,
-               span: Optional[int] = None,
-               input_files: Optional[Dict[str, str]] = None) -> Optional[str]:
-  """After a local run: annotate it, store its key metrics, write its report.
-
-  Returns the report's path. Provenance must not turn a good run into a
-  failed one: errors are printed as warnings and None is returned.
-  """
-  # Imported here: the report loads TFDV and TFMA, record.py alone does not.
-  import sys  # pylint: disable=g-import-not-at-top
-  from provenance import experiments  # pylint: disable=g-import-not-at-top
-  from provenance import report  # pylint: disable=g-import-not-at-top
-  try:
-    annotate_run(metadata_path, pipeline_name, code, span=span, input_files=input_files)
-    summary = run_summary.summarize(metadata_path, pipeline_name)
-    evaluator = summary.component('Evaluator')
-    trainer = summary.component('Trainer')
-    evaluation = summary.artifact('ModelEvaluation')
-    if (evaluation is not None and evaluator is not None and evaluator.state == 'COMPLETE'
-        and not experiments.stored_metrics(evaluation)):
-      experiments.record_key_metrics(metadata_path, evaluation.id,
-                                     trainer.execution_id if trainer else None)
-    return report.write_report(metadata_path, pipeline_name, summary.run_id)
-  except Exception as e:  # pylint: disable=broad-except
-    print(f'WARNING: provenance not recorded for this run: {type(e).__name__}: {e}',
-          file=sys.stderr)
-    return None

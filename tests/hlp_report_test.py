@@ -17,7 +17,13 @@ from statsmodels.stats.inter_rater import aggregate_raters
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
 from analysis import baselines
+import markupsafe
+
+from analysis import hlp_data
 from analysis import hlp_report
+from analysis import hlp_view
+from cli import hlp_report as hlp_command
+from components.human_level import executor
 from data import generator
 import description
 from pipeline import configs
@@ -44,15 +50,15 @@ def big(tmp_path_factory):
 
 def _report(spec, root, rows, predictions=None, evaluation=None, **kwargs):
   path = os.path.join(root, 'labelers', 'span-1.csv')
-  labels = hlp_report.read_labelers_file(path, spec, 1)
-  labeled = hlp_report.join_labels(rows, labels, spec, path)
+  labels = hlp_data.read_labelers_file(path, spec, 1)
+  labeled = hlp_data.join_labels(rows, labels, spec, path)
   evaluation = rows if evaluation is None else evaluation
   if predictions is None:
     predictions = evaluation['outcome'].to_numpy()
   report = hlp_report.build_report(
       spec, labeled, evaluation, {baselines.NEW_MODEL: predictions}, **kwargs)
   # As the report saw it: slice values as strings, the crosses as columns.
-  return report, hlp_report.prepare_frame(labeled, spec)
+  return report, hlp_data.prepare_frame(labeled, spec)
 
 
 @pytest.fixture(scope='module')
@@ -86,7 +92,7 @@ def test_hlp_per_slice_recovers_the_planted_labeler_accuracies(big, big_report):
   report, labeled, _ = big_report
   weak = meta['weak_slice']['value']
   is_weak = (labeled['age_band'] == weak).to_numpy()
-  table = hlp_report.table_frame(report, 'hlp_by_slice')
+  table = hlp_view.table_frame(report, 'hlp_by_slice')
   checked = 0
   for _, row in table.iterrows():
     if row['slice_column'] == 'overall':
@@ -137,10 +143,10 @@ def test_the_speech_example_ranks_exactly(spec):
   assert potentials == pytest.approx(
       {'clean speech': 0.006, 'car noise': 0.0016, 'people noise': 0.006,
        'low bandwidth': 0.0}, abs=1e-12)
-  table_spec = next(t for t in hlp_report.table_specs(
+  table_spec = next(t for t in hlp_view.table_specs(
       {'meta': {'labelers': [], 'classes': []}, 'tables': {}}) if t.key == 'what_to_work_on')
   # As a person reads it: percentages, potential next to last.
-  rows = hlp_report.table_text(table_spec, ranking).splitlines()[2:]
+  rows = hlp_view.table_text(table_spec, ranking).splitlines()[2:]
   assert [row.split()[-2] for row in rows] == ['0.60%', '0.60%', '0.16%', '0.00%']
 
 
@@ -170,11 +176,11 @@ def test_the_ranking_and_error_analysis_find_the_planted_broker_errors(big_repor
   report, _, evaluation = big_report
   broker = (evaluation['channel'] == 'broker').to_numpy()
   assert report['headline']['top_slice'] == 'channel=broker'
-  ranking = hlp_report.table_frame(report, 'what_to_work_on').set_index('slice')
+  ranking = hlp_view.table_frame(report, 'what_to_work_on').set_index('slice')
   assert ranking.loc['channel=broker', 'model'] == 0.0
   assert ranking.loc['channel=broker', 'share'] == pytest.approx(broker.mean())
   assert ranking.loc['channel=online', 'model_above_hlp']  # the model is perfect there
-  tags = hlp_report.table_frame(report, 'error_analysis_by_tag').set_index('tag')
+  tags = hlp_view.table_frame(report, 'error_analysis_by_tag').set_index('tag')
   assert tags.loc['channel=broker', 'fraction_of_errors'] == 1.0
   assert tags.loc['channel=broker', 'error_rate'] == 1.0
   assert tags.loc['channel=online', 'n_errors'] == 0
@@ -189,13 +195,13 @@ def test_the_ranking_and_error_analysis_find_the_planted_broker_errors(big_repor
 
 def test_agreement_in_the_report_matches_sklearn_and_statsmodels(big_report):
   report, labeled, _ = big_report
-  pairwise = hlp_report.table_frame(report, 'agreement_pairwise')
+  pairwise = hlp_view.table_frame(report, 'agreement_pairwise')
   for _, row in pairwise.iterrows():
     expected = cohen_kappa_score(labeled[row['labeler_a']], labeled[row['labeler_b']])
     assert row['kappa'] == pytest.approx(expected, abs=1e-12)
   counts, _ = aggregate_raters(labeled[LABELERS].to_numpy())
   assert report['headline']['fleiss_kappa'] == pytest.approx(sm_fleiss_kappa(counts), abs=1e-12)
-  by_slice = hlp_report.table_frame(report, 'agreement_by_slice')
+  by_slice = hlp_view.table_frame(report, 'agreement_by_slice')
   weak = by_slice[(by_slice['slice_column'] == 'age_band') & (by_slice['slice_value'] == '18-24')]
   rows = labeled[labeled['age_band'] == '18-24']
   assert weak['kappa labeler_1~labeler_3'].iloc[0] == pytest.approx(
@@ -204,13 +210,13 @@ def test_agreement_in_the_report_matches_sklearn_and_statsmodels(big_report):
 
 def test_label_consistency_names_the_confused_pair(big_report):
   report, labeled, _ = big_report
-  pairs = hlp_report.table_frame(report, 'class_pairs')
+  pairs = hlp_view.table_frame(report, 'class_pairs')
   top = pairs.iloc[0]
   assert top['is_disagreement']
   # Planted: errors on repaid go to late 85% of the time, and repaid is 70% of rows.
   assert {top['class_a'], top['class_b']} == {'repaid', 'late'}
   assert report['headline']['borderline_suggestion'].startswith('repaid vs late')
-  disagreements = hlp_report.table_frame(report, 'disagreements')
+  disagreements = hlp_view.table_frame(report, 'disagreements')
   assert report['headline']['n_disagreements'] == int(
       (labeled[LABELERS].nunique(axis=1) > 1).sum())
   assert len(disagreements) == hlp_report.MAX_DISAGREEMENTS_STORED
@@ -220,7 +226,7 @@ def test_label_consistency_names_the_confused_pair(big_report):
 
 def test_baselines_sit_beside_the_model_and_the_humans(big_report):
   report, _, evaluation = big_report
-  systems = hlp_report.table_frame(report, 'baselines').set_index('system')
+  systems = hlp_view.table_frame(report, 'baselines').set_index('system')
   assert list(systems.index) == [baselines.MAJORITY, baselines.LINEAR, baselines.NEW_MODEL,
                                  hlp_report.HUMAN_SYSTEM]
   assert systems.loc[baselines.MAJORITY, 'accuracy'] == pytest.approx(
@@ -239,37 +245,37 @@ def test_without_ground_truth_hlp_is_agreement_and_the_report_says_so(spec, big)
   report, _ = _report(spec, root, rows, evaluation=rows.head(2000),
                       use_ground_truth=False)
   assert report['headline']['basis'] == 'agreement'
-  text = hlp_report.render_text(report, ['hlp_by_slice'])
+  text = hlp_view.render_text(report, ['hlp_by_slice'])
   assert 'how well people agree with each other, not what is possible' in text
-  systems = hlp_report.table_frame(report, 'baselines')['system'].tolist()
+  systems = hlp_view.table_frame(report, 'baselines')['system'].tolist()
   assert hlp_report.HUMAN_SYSTEM not in systems
 
 
 def test_report_files_round_trip_and_render(big_report, tmp_path):
   report, _, _ = big_report
-  paths = hlp_report.write_report(report, str(tmp_path))
+  paths = executor.write_report(report, str(tmp_path))
   assert hlp_report.read_report(str(tmp_path)) == json.loads(json.dumps(report))
   with open(paths['html']) as f:
     page = f.read()
-  for spec in hlp_report.table_specs(report):
-    assert spec.title.replace("'", '&#x27;') in page, spec.title
+  for spec in hlp_view.table_specs(report):
+    assert str(markupsafe.escape(spec.title)) in page, spec.title
   assert '<table' in page and 'NaN' not in page
-  properties = hlp_report.mlmd_properties(report)
+  properties = hlp_view.mlmd_properties(report)
   assert properties['top_slice'] == 'channel=broker'
   assert properties['hlp'] == report['headline']['hlp']
 
 
 def test_cli_prints_the_tables_of_an_artifact_dir(big_report, tmp_path, capsys):
   report, _, _ = big_report
-  hlp_report.write_report(report, str(tmp_path))
-  assert hlp_report.main(['--artifact-dir', str(tmp_path), '--table', 'what_to_work_on']) == 0
+  executor.write_report(report, str(tmp_path))
+  assert hlp_command.main(['--artifact-dir', str(tmp_path), '--table', 'what_to_work_on']) == 0
   out = capsys.readouterr().out
   assert 'What to work on' in out and 'channel=broker' in out
   assert 'Baselines' not in out
-  assert hlp_report.main(['--artifact-dir', str(tmp_path), '--table', 'nope']) == 2
+  assert hlp_command.main(['--artifact-dir', str(tmp_path), '--table', 'nope']) == 2
   assert 'unknown table' in capsys.readouterr().err
-  assert hlp_report.main(['--artifact-dir', str(tmp_path / 'missing')]) == 2
-  assert hlp_report.main(['--mlmd', str(tmp_path / 'none.sqlite')]) == 2
+  assert hlp_command.main(['--artifact-dir', str(tmp_path / 'missing')]) == 2
+  assert hlp_command.main(['--metadata', str(tmp_path / 'none.sqlite')]) == 2
 
 
 # --- the labelers file: every way it can be wrong names the problem --------
@@ -282,8 +288,8 @@ def _write(path, text):
 
 def test_missing_labelers_file_names_the_path_and_the_span(spec, tmp_path):
   path = str(tmp_path / 'labelers' / 'span-7.csv')
-  with pytest.raises(hlp_report.HlpDataError) as error:
-    hlp_report.read_labelers_file(path, spec, 7)
+  with pytest.raises(hlp_data.HlpDataError) as error:
+    hlp_data.read_labelers_file(path, spec, 7)
   assert path in str(error.value) and 'span 7' in str(error.value)
 
 
@@ -296,8 +302,8 @@ def test_missing_labelers_file_names_the_path_and_the_span(spec, tmp_path):
 ])
 def test_malformed_labelers_files_are_rejected_clearly(spec, tmp_path, text, message):
   path = _write(str(tmp_path / 'labelers.csv'), text)
-  with pytest.raises(hlp_report.HlpDataError, match=message):
-    hlp_report.read_labelers_file(path, spec, 1)
+  with pytest.raises(hlp_data.HlpDataError, match=message):
+    hlp_data.read_labelers_file(path, spec, 1)
 
 
 def test_ids_that_do_not_join_are_counted_with_examples(spec, tmp_path):
@@ -305,12 +311,12 @@ def test_ids_that_do_not_join_are_counted_with_examples(spec, tmp_path):
   path = _write(str(tmp_path / 'l.csv'),
                 'application_id,labeler_1,labeler_2,labeler_3\n'
                 'S01-1,late,late,late\nS02-8,late,late,late\nS02-9,repaid,late,late\n')
-  labels = hlp_report.read_labelers_file(path, spec, 1)
-  with pytest.raises(hlp_report.HlpDataError) as error:
-    hlp_report.join_labels(examples, labels, spec, f'{path} (span 1)')
+  labels = hlp_data.read_labelers_file(path, spec, 1)
+  with pytest.raises(hlp_data.HlpDataError) as error:
+    hlp_data.join_labels(examples, labels, spec, f'{path} (span 1)')
   message = str(error.value)
   assert '2 of 3 application_id value(s)' in message
   assert "['S02-8', 'S02-9']" in message and 'span 1' in message
-  joined = hlp_report.join_labels(examples, labels, spec, path, max_unjoined_fraction=0.7)
+  joined = hlp_data.join_labels(examples, labels, spec, path, max_unjoined_fraction=0.7)
   assert joined['application_id'].tolist() == ['S01-1']
   assert joined.attrs['unjoined_ids'] == 2

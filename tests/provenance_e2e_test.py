@@ -29,6 +29,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 from pipeline import configs
 from metadata import run_summary
 from metadata import store as mlmd
+from metadata import values
 
 pytestmark = pytest.mark.e2e
 
@@ -138,7 +139,7 @@ def test_each_run_records_code_version_and_hyperparameters_on_its_executions(run
     executed = [c for c in summary.components if c.state == 'COMPLETE']
     assert executed
     for execution in runs.store.store.get_executions_by_id([c.execution_id for c in executed]):
-      props = mlmd.properties_of(execution)
+      props = values.properties_of(execution)
       assert props['code_git_commit'] == runs.commit
       assert props['code_git_dirty'] in (0, 1)
       node = runs.store.node_id(execution)

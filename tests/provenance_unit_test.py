@@ -25,7 +25,9 @@ from metadata import run_summary
 from cli import provenance as cli
 from provenance import evaluation
 from provenance import lineage
+from provenance import sources
 from metadata import store as mlmd
+from metadata import values
 from provenance import record
 from provenance import report
 
@@ -116,7 +118,7 @@ def _example_gen(fake, span, data_root):
     f.write(f'a,b\n{span},2\n')
   fake.artifact(f'examples{span}', 'Examples', span=span)
   pattern = f'span-{span}/*.csv'
-  fingerprint = lineage.fingerprint(data_root, [pattern], span, ['single_split'])
+  fingerprint = sources.fingerprint(data_root, [pattern], span, ['single_split'])
   return fake.execute(
       'ExampleGen', outputs=[('examples', f'examples{span}')], span=span,
       input_base=data_root, input_fingerprint=fingerprint,
@@ -293,7 +295,7 @@ def test_annotate_run_keeps_component_times_and_skips_cached(tmp_path, fake):
   assert annotation.hyperparameters == TRAINING
   store = mlmd.Store.open(path)
   for execution in store.executions(c.execution_id for c in after.components):
-    props = mlmd.properties_of(execution)
+    props = values.properties_of(execution)
     assert props[record.CODE_VERSION] == 'abc123abc123-dirty'
     assert (record.HYPERPARAMETERS in props) == (store.node_id(execution) == 'Trainer')
   cached = run_summary.summarize(path, PIPELINE, 'run3')

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from cli import schema_tool
-from validation import skew
+from cli import skew as skew_command
 import description
 from pipeline import configs
 
@@ -83,7 +83,7 @@ def test_skewed_serving_requests_show_all_three_kinds(validation_pipeline, tmp_p
     return frame
 
   requests = _serving_csv(env, tmp_path / 'requests.csv', break_it)
-  code, out = _call(skew.main, [
+  code, out = _call(skew_command.main, [
       '--serving', requests, '--description', env.description,
       '--work-dir', env.work_dir, '--report-dir', str(tmp_path / 'report')])
   assert code == 1, out
@@ -108,7 +108,7 @@ def test_skew_reads_the_model_servers_request_log(validation_pipeline, tmp_path)
                     'model': 'credit_risk', 'version': 1, 'inputs': inputs})
   log.write('credit_risk', 1, records)
   log.close()
-  code, out = _call(skew.main, [
+  code, out = _call(skew_command.main, [
       '--request-log', str(tmp_path / 'log'), '--description', env.description,
       '--work-dir', env.work_dir, '--report-dir', str(tmp_path / 'report')])
   assert code == 0, out

@@ -3,7 +3,7 @@
 One `Finding` per problem: which column, what kind (a schema violation,
 drift of the column's distribution, drift of the label given the column),
 the measured distance against its threshold, and whether it blocks the run
-or only warns. The HTML page adds, for every drifted column, a small chart
+or only warns. The HTML page (the reports kit's validation_report.html.j2) adds, for every drifted column, a small chart
 comparing the previous span with the current one:
 
 * categorical: each value's share in both spans;
@@ -13,7 +13,6 @@ comparing the previous span with the current one:
 """
 
 import dataclasses
-import html
 import json
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -22,6 +21,8 @@ import numpy as np
 from tfx.dsl.io import fileio
 
 from tensorflow_metadata.proto.v0 import statistics_pb2
+
+import reports
 
 # A finding blocks the run, warns, or (outside the gate, e.g. skew) is found.
 BLOCK, WARN, FOUND = 'block', 'warn', 'found'
@@ -229,87 +230,40 @@ def chart_for(name: str, previous: statistics_pb2.DatasetFeatureStatisticsList,
                labels, prev, cur)
 
 
-# --- HTML -----------------------------------------------------------------------
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em;max-width:72em;color:#222}
-h1{font-size:1.4em} h2{font-size:1.15em;margin-top:2em}
-.passed{color:#1a7f37} .blocked{color:#c62828}
-table{border-collapse:collapse;margin:.5em 0} td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
-th{background:#f4f4f4} .block{color:#c62828;font-weight:600} .warn{color:#b26a00;font-weight:600}
-.num{text-align:right;font-variant-numeric:tabular-nums} .drifted{background:#fdecea}
-.legend span{display:inline-block;width:.9em;height:.9em;margin:0 .3em 0 1em;vertical-align:middle}
-figure{margin:1em 0} figcaption{font-size:.9em;color:#555}
-"""
+# --- HTML (reports/templates/validation_report.html.j2) ---------------------------
+TEMPLATE = 'validation_report.html.j2'
+_ROW, _BAR, _LABEL_WIDTH, _WIDTH = 22, 8, 170, 640
 
 
-def _svg(chart: Chart, width: int = 640) -> str:
-  row, bar = 22, 8
-  label_w = 170
-  scale = (width - label_w - 110) / max(max(chart.previous + chart.current, default=0), 1e-9)
-  parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
-           f'height="{row * len(chart.labels) + 10}" role="img">']
+def chart_bars(chart: Chart) -> Dict[str, Any]:
+  """The chart's geometry for the template's SVG: plain numbers, no markup."""
+  scale = (_WIDTH - _LABEL_WIDTH - 110) / max(max(chart.previous + chart.current, default=0),
+                                               1e-9)
+  rows = []
   for i, (label, p, c) in enumerate(zip(chart.labels, chart.previous, chart.current)):
-    y = 5 + i * row
-    parts.append(f'<text x="{label_w - 6}" y="{y + 13}" font-size="11" '
-                 f'text-anchor="end">{html.escape(label[:28])}</text>')
-    parts.append(f'<rect x="{label_w}" y="{y + 1}" width="{p * scale:.1f}" '
-                 f'height="{bar}" fill="#9e9e9e"><title>previous {p:.1%}</title></rect>')
-    parts.append(f'<rect x="{label_w}" y="{y + bar + 2}" width="{c * scale:.1f}" '
-                 f'height="{bar}" fill="#ef6c00"><title>current {c:.1%}</title></rect>')
-    parts.append(f'<text x="{label_w + max(p, c) * scale + 4:.1f}" y="{y + 13}" '
-                 f'font-size="10" fill="#555">{p:.1%} → {c:.1%}</text>')
-  parts.append('</svg>')
-  return ''.join(parts)
+    rows.append({'label': label[:28], 'y': 5 + i * _ROW, 'previous': p, 'current': c,
+                 'previous_width': p * scale, 'current_width': c * scale,
+                 'text_x': _LABEL_WIDTH + max(p, c) * scale + 4})
+  return {'width': _WIDTH, 'height': _ROW * len(chart.labels) + 10, 'bar': _BAR,
+          'label_x': _LABEL_WIDTH, 'rows': rows}
+
+
+def page_data(report: Report) -> Dict[str, Any]:
+  before, after = (('training', 'serving') if report.title else
+                   ('previous span', 'current span'))
+  return {
+      'title': report.headline(), 'passed': report.passed, 'files': report.files,
+      'notes': report.notes, 'findings': report.ordered(),
+      'charts': [{'finding': f, 'svg': chart_bars(f.chart)}
+                 for f in report.findings if f.chart],
+      'before': before, 'after': after,
+      'comparisons': sorted(report.comparisons,
+                            key=lambda c: -c.value / max(c.threshold, 1e-12)),
+  }
 
 
 def to_html(report: Report) -> str:
-  e = html.escape
-  status = 'passed' if report.passed else 'blocked'
-  out = ['<!doctype html><html><head><meta charset="utf-8">',
-         f'<title>{e(report.headline())}</title>',
-         f'<style>{_STYLE}</style></head><body>',
-         f'<h1 class="{status}">{e(report.headline())}</h1>']
-  if report.files:
-    out.append('<p>Data: ' + ', '.join(f'<code>{e(f)}</code>' for f in report.files) + '</p>')
-  if report.notes:
-    out.append('<ul>' + ''.join(f'<li>{e(n)}</li>' for n in report.notes) + '</ul>')
-  out.append('<h2>Findings</h2>')
-  if report.findings:
-    out.append('<table><tr><th>action</th><th>kind</th><th>column</th>'
-               '<th>measured</th><th>threshold</th><th>what</th></tr>')
-    for f in report.ordered():
-      value = '' if f.value is None else f'{f.value:.4f}'
-      threshold = '' if f.threshold is None else f'{f.threshold:.4f}'
-      splits = f' <small>({e(", ".join(f.splits))})</small>' if f.splits else ''
-      out.append(f'<tr><td class="{f.action}">{f.action}</td><td>{e(f.kind)}</td>'
-                 f'<td><code>{e(f.feature)}</code></td><td class="num">{value}</td>'
-                 f'<td class="num">{threshold}</td><td>{e(f.message)}{splits}</td></tr>')
-    out.append('</table>')
-  else:
-    out.append('<p>Nothing found.</p>')
-  charts = [f for f in report.findings if f.chart]
-  if charts:
-    before, after = (('training', 'serving') if report.title else
-                     ('previous span', 'current span'))
-    out.append(f'<h2>Columns that moved</h2><p class="legend">'
-               f'<span style="background:#9e9e9e"></span>{before}'
-               f'<span style="background:#ef6c00"></span>{after}</p>')
-    for f in charts:
-      out.append(f'<figure>{_svg(f.chart)}<figcaption>{e(f.chart.title)} '
-                 f'({e(f.kind)}, {e(f.measure)} {f.value:.4f} against '
-                 f'{f.threshold:.4f})</figcaption></figure>')
-  if report.comparisons:
-    out.append('<h2>Every distribution comparison</h2>'
-               '<table><tr><th>column</th><th>measure</th><th>value</th>'
-               '<th>threshold</th><th>on drift</th></tr>')
-    for c in sorted(report.comparisons, key=lambda c: -c.value / max(c.threshold, 1e-12)):
-      cls = ' class="drifted"' if c.drifted else ''
-      out.append(f'<tr{cls}><td><code>{e(c.feature)}</code></td><td>{e(c.measure)}</td>'
-                 f'<td class="num">{c.value:.4f}</td><td class="num">{c.threshold:.4f}</td>'
-                 f'<td>{c.action}</td></tr>')
-    out.append('</table>')
-  out.append('</body></html>')
-  return '\n'.join(out)
+  return reports.render(TEMPLATE, **page_data(report))
 
 
 def write(report: Report, directory: str) -> Report:

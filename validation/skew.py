@@ -1,8 +1,8 @@
 """Training/serving skew: serving data against the training data's statistics.
 
-  python -m validation.skew --serving requests.csv --work-dir work
-  python -m validation.skew --request-log serving/logs --work-dir work
-  python -m validation.skew --serving requests.csv \
+  python -m cli.skew --serving requests.csv --work-dir work
+  python -m cli.skew --request-log serving/logs --work-dir work
+  python -m cli.skew --serving requests.csv \
       --statistics <ExampleStatistics uri> [--examples <Examples uri>]
 
 Serving data is a CSV of prediction requests (the columns of the schema's
@@ -27,14 +27,11 @@ HTML (--report-dir, default: next to the metadata):
   share whose values differ from the training example's (TFDV's
   DetectFeatureSkew): different code computing the same feature.
 
-Exit code 0 if no skew was found, 1 if some was, 2 on errors.
+The command line is cli/skew.py.
 """
 
-import argparse
 import csv
-import logging
 import os
-import sys
 import tempfile
 from typing import Dict, List, Optional, Tuple
 
@@ -47,18 +44,16 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 
-from ml_metadata.proto import metadata_store_pb2
 from tensorflow_data_validation.skew.protos import feature_skew_results_pb2
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+import description
+from metadata import connection
+from metadata import walks
 from validation import csv_checks
-from metadata import artifacts
 from validation import example_stats
 from validation import report as vr
-import description
-from pipeline import configs
-from metadata import run_summary
 
 SCHEMA_SKEW, DISTRIBUTION_SKEW, FEATURE_SKEW = (
     'schema skew', 'distribution skew', 'feature skew')
@@ -142,81 +137,20 @@ def examples_from_request_log(directory: str, spec: description.DatasetSpec,
 
 
 # --- the training side, from ML Metadata ---------------------------------------------
-def _events(store, artifact_id: int, kind) -> List[int]:
-  return [e.execution_id for e in store.get_events_by_artifact_ids([artifact_id])
-          if e.type == kind]
-
-
-def _artifacts_of(store, execution_id: int, kind, type_name: str) -> List:
-  ids = [e.artifact_id for e in store.get_events_by_execution_ids([execution_id])
-         if e.type == kind]
-  type_id = store.get_artifact_type(type_name).id
-  return [a for a in store.get_artifacts_by_id(ids) if a.type_id == type_id]
-
-
-def _is_statistics_gen(store, execution_id: int) -> bool:
-  [execution] = store.get_executions_by_id([execution_id])
-  [kind] = store.get_execution_types_by_id([execution.type_id])
-  # Transform also writes ExampleStatistics (of its own input and output).
-  return kind.name.endswith('StatisticsGen')
-
-
-def _trained_on(store) -> Optional[Tuple[object, object]]:
-  """(statistics, raw examples) behind the latest pushed model, by lineage."""
-  pushed = [a for a in store.get_artifacts_by_type('PushedModel')
-            if a.custom_properties.get('pushed') and
-            a.custom_properties['pushed'].int_value]
-  for push in sorted(pushed, key=lambda a: -a.id):
-    for pusher in _events(store, push.id, metadata_store_pb2.Event.OUTPUT):
-      for model in _artifacts_of(store, pusher, metadata_store_pb2.Event.INPUT, 'Model'):
-        for trainer in _events(store, model.id, metadata_store_pb2.Event.OUTPUT):
-          for transformed in _artifacts_of(store, trainer,
-                                           metadata_store_pb2.Event.INPUT, 'Examples'):
-            for transform in _events(store, transformed.id,
-                                     metadata_store_pb2.Event.OUTPUT):
-              for raw in _artifacts_of(store, transform,
-                                       metadata_store_pb2.Event.INPUT, 'Examples'):
-                for stats_gen in _events(store, raw.id, metadata_store_pb2.Event.INPUT):
-                  if not _is_statistics_gen(store, stats_gen):
-                    continue
-                  stats = _artifacts_of(store, stats_gen, metadata_store_pb2.Event.OUTPUT,
-                                        'ExampleStatistics')
-                  if stats:
-                    return stats[-1], raw
-  return None
-
-
-def _last_passed(store) -> Optional[Tuple[object, object]]:
-  try:
-    verdicts = store.get_artifacts_by_type(artifacts.DataValidationVerdict.TYPE_NAME)
-  except Exception:  # pylint: disable=broad-except
-    return None
-  passed = [v for v in verdicts
-            if v.custom_properties.get(artifacts.VERDICT_PASSED) and
-            v.custom_properties[artifacts.VERDICT_PASSED].int_value == 1]
-  for verdict in sorted(passed, key=lambda a: -a.id):
-    stats_id = verdict.custom_properties[artifacts.VERDICT_STATISTICS_ID].int_value
-    [stats] = store.get_artifacts_by_id([stats_id])
-    for stats_gen in _events(store, stats_id, metadata_store_pb2.Event.OUTPUT):
-      raw = _artifacts_of(store, stats_gen, metadata_store_pb2.Event.INPUT, 'Examples')
-      return stats, (raw[0] if raw else None)
-  return None
-
-
 def training_artifacts(metadata_path: str):
   """(ExampleStatistics, Examples or None, how they were found)."""
   if not os.path.exists(metadata_path):
     raise LookupError(f'no ML Metadata at {metadata_path}: run the pipeline '
                       f'(--work-dir) or pass --statistics')
-  store = run_summary.open_store(metadata_path)
-  found = _trained_on(store)
+  store = connection.open_store(metadata_path)
+  found = walks.trained_on(store)
   how = 'the data the latest pushed model was trained on'
   if found is None:
-    found = _last_passed(store)
+    found = walks.last_passed(store)
     how = 'the latest span that passed data validation (no pushed model found)'
   if found is None:
     raise LookupError(f'no pushed model and no validated span in {metadata_path}')
-  stats, examples = found
+  stats, examples = found.statistics, found.examples
   statistics = standard_artifacts.ExampleStatistics()
   statistics.set_mlmd_artifact(stats)
   raw = None
@@ -226,7 +160,8 @@ def training_artifacts(metadata_path: str):
   return statistics, raw, how
 
 
-def _artifact_at(cls, uri: str):
+def artifact_at(cls, uri: str):
+  """A TFX artifact of `cls` at a uri given by hand (its splits read from the directory)."""
   artifact = cls()
   artifact.uri = uri
   splits = sorted(d[len('Split-'):] for d in fileio.listdir(uri) if d.startswith('Split-'))
@@ -354,62 +289,3 @@ def check(serving_examples, problems, training_statistics, training_examples,
       findings=findings, comparisons=comparisons, notes=notes,
       title=(f'Training/serving skew of {spec.name}: '
              f'{"none found" if not findings else f"{len(findings)} finding(s)"}'))
-
-
-def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-  source = parser.add_mutually_exclusive_group(required=True)
-  source.add_argument('--serving', help='a CSV of serving requests')
-  source.add_argument('--request-log', help='the model server\'s request log directory')
-  parser.add_argument('--model', help='request log: only this model')
-  parser.add_argument('--version', help='request log: only this model version')
-  parser.add_argument('--description', default=configs.DEFAULT_DESCRIPTION)
-  parser.add_argument('--work-dir', default=configs.DEFAULT_WORK_DIR)
-  parser.add_argument('--pipeline-name', help='default: the dataset name')
-  parser.add_argument('--statistics', help='training ExampleStatistics artifact uri '
-                      '(instead of finding it in ML Metadata)')
-  parser.add_argument('--examples', help='training Examples artifact uri (feature skew)')
-  parser.add_argument('--schema', help='default: schema/<dataset>/schema.pbtxt')
-  parser.add_argument('--report-dir', help='default: <work dir>/<pipeline>/skew_report')
-  args = parser.parse_args(argv)
-  # Beam's notes about type hints of TFDV's transforms are not for users.
-  logging.getLogger().setLevel(logging.ERROR)
-  try:
-    spec = description.load(args.description)
-    name = args.pipeline_name or spec.name
-    schema_path = args.schema or configs.curated_schema_path(spec.name)
-    if not schema_path:
-      raise LookupError(f'no curated schema for {spec.name}: the SERVING environment '
-                        f'and skew thresholds live there (cli/schema_tool.py)')
-    schema = tfdv.load_schema_text(schema_path)
-    work_dir = os.path.abspath(args.work_dir)
-    if args.statistics:
-      statistics = _artifact_at(standard_artifacts.ExampleStatistics, args.statistics)
-      examples = (_artifact_at(standard_artifacts.Examples, args.examples)
-                  if args.examples else None)
-      how = f'--statistics {args.statistics}'
-    else:
-      statistics, examples, how = training_artifacts(
-          configs.metadata_path(work_dir, name))
-    problems: List[csv_checks.Problem] = []
-    if args.serving:
-      serving, source_name = examples_from_csv(args.serving, spec, problems), args.serving
-    else:
-      filters = {k: v for k, v in (('model', args.model), ('version', args.version)) if v}
-      serving = examples_from_request_log(args.request_log, spec, problems, **filters)
-      source_name = args.request_log
-    if not serving:
-      raise ValueError(f'no serving examples in {source_name}')
-    report = check(serving, problems, statistics, examples, schema, spec, source_name)
-  except (LookupError, OSError, ValueError) as e:
-    print(f'skew: {e}', file=sys.stderr)
-    return 2
-  report.notes.insert(0, f'training data: {how} ({statistics.uri})')
-  vr.write(report, args.report_dir or os.path.join(work_dir, name, 'skew_report'))
-  print(report.to_text())
-  return 1 if report.findings else 0
-
-
-if __name__ == '__main__':
-  sys.exit(main())

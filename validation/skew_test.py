@@ -9,6 +9,7 @@ import pytest
 import tensorflow_data_validation as tfdv
 
 from testing import span_artifacts
+from cli import skew as skew_command
 from validation import skew
 from data import generator
 
@@ -37,7 +38,7 @@ def _requests(csv_path, spec, path, edit=None):
 def _main(argv):
   out = io.StringIO()
   with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-    code = skew.main(argv)
+    code = skew_command.main(argv)
   return code, out.getvalue()
 
 

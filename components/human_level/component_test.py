@@ -21,12 +21,18 @@ from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 
 from analysis import baselines
+from analysis import hlp_data
 from analysis import hlp_report
+from analysis import hlp_view
+from cli import hlp_report as hlp_command
 from components.human_level import component as hlp
+from components.human_level import executor
 from data import generator
 import description
 from models import model as model_lib
 from pipeline import configs
+from metadata import artifacts
+from metadata import connection
 from metadata import run_summary
 
 PIPELINE = 'hlp_test'
@@ -62,7 +68,7 @@ class _StandIn(tf.Module):
 def _save_model(directory, classes, rule):
   module = _StandIn(classes, rule)
   path = os.path.join(directory, 'Format-Serving')  # the Trainer's layout
-  tf.saved_model.save(module, path, signatures={hlp.SIGNATURE: module.serve})
+  tf.saved_model.save(module, path, signatures={executor.SIGNATURE: module.serve})
   return directory
 
 
@@ -82,7 +88,7 @@ def _pipeline(spec, data_root, root, candidate_dir, blessed_dir):
       examples=example_gen.outputs['examples'],
       model=candidate.outputs['result'],
       baseline_model=blessed.outputs['result'],
-      custom_config=spec.to_config(),
+      spec=spec,
       data_root=data_root)
   # As create_pipeline wires it on a first run: the Resolver finds no blessed
   # model, so the optional baseline input is empty.
@@ -95,7 +101,7 @@ def _pipeline(spec, data_root, root, candidate_dir, blessed_dir):
       examples=example_gen.outputs['examples'],
       model=candidate.outputs['result'],
       baseline_model=resolver.outputs['model'],
-      custom_config=spec.to_config(),
+      spec=spec,
       data_root=data_root).with_id(FIRST_RUN_NODE)
   return tfx.dsl.Pipeline(
       pipeline_name=PIPELINE,
@@ -131,15 +137,15 @@ def run(spec, tmp_path_factory):
 
 def _uri(run, node=NODE):
   """The HLP artifact a given node produced in the run."""
-  store = run_summary.open_store(run['metadata'])
-  uris = [a.uri for a in store.get_artifacts_by_type(hlp_report.ARTIFACT_TYPE)
+  store = connection.open_store(run['metadata'])
+  uris = [a.uri for a in store.get_artifacts_by_type(artifacts.HumanLevelPerformance.TYPE_NAME)
           if os.path.basename(os.path.dirname(os.path.dirname(a.uri))) == node]
   assert len(uris) == 1, uris
   return uris[0]
 
 
 def _artifact(store, uri):
-  found = [a for a in store.get_artifacts_by_type(hlp_report.ARTIFACT_TYPE) if a.uri == uri]
+  found = [a for a in store.get_artifacts_by_type(artifacts.HumanLevelPerformance.TYPE_NAME) if a.uri == uri]
   assert len(found) == 1
   return found[0]
 
@@ -150,16 +156,16 @@ def _eval_split(run):
   examples = standard_artifacts.Examples()
   examples.set_mlmd_artifact(summary.artifact('Examples'))
   spec = description.load(configs.DEFAULT_DESCRIPTION)
-  evaluation, _, _, _ = hlp.read_examples(examples, spec, 'eval', set(), 0)
+  evaluation, _, _, _ = executor.read_examples(examples, spec, 'eval', set(), 0)
   return examples, evaluation
 
 
 def test_the_artifact_is_in_mlmd_with_its_key_numbers_and_lineage(run):
   uri = _uri(run)
   # What the CLI finds: the newest of the run's two.
-  assert hlp_report.latest_artifact_uri(run['metadata'], PIPELINE) in {
+  assert hlp_command.latest_artifact_uri(run['metadata'], PIPELINE) in {
       uri, _uri(run, FIRST_RUN_NODE)}
-  store = run_summary.open_store(run['metadata'])
+  store = connection.open_store(run['metadata'])
   artifact = _artifact(store, uri)
   properties = {k: v.string_value or v.double_value or v.int_value
                 for k, v in artifact.custom_properties.items()}
@@ -192,10 +198,10 @@ def test_model_numbers_match_the_stand_in_exactly(run):
   broker = (evaluation['channel'] == 'broker').to_numpy()
   assert report['meta']['n_eval'] == len(evaluation)
   assert report['headline']['model_accuracy'] == pytest.approx(1 - broker.mean())
-  tags = hlp_report.table_frame(report, 'error_analysis_by_tag').set_index('tag')
+  tags = hlp_view.table_frame(report, 'error_analysis_by_tag').set_index('tag')
   assert tags.loc['channel=broker', 'fraction_of_errors'] == 1.0
   assert tags.loc['channel=broker', 'error_rate'] == 1.0
-  systems = hlp_report.table_frame(report, 'baselines').set_index('system')
+  systems = hlp_view.table_frame(report, 'baselines').set_index('system')
   assert list(systems.index) == [baselines.MAJORITY, baselines.LINEAR, baselines.BLESSED_MODEL,
                                  baselines.NEW_MODEL, hlp_report.HUMAN_SYSTEM]
   assert systems.loc[baselines.BLESSED_MODEL, 'accuracy'] == pytest.approx(
@@ -207,7 +213,7 @@ def test_labeler_accuracies_recover_the_planted_ones(run):
   accuracy for the span's labeled sample (~1,000 rows: about +-0.04)."""
   report = hlp_report.read_report(_uri(run))
   span = next(s for s in run['generation']['spans'] if s['span'] == 2)
-  overall = hlp_report.table_frame(report, 'hlp_by_slice').iloc[0]
+  overall = hlp_view.table_frame(report, 'hlp_by_slice').iloc[0]
   assert overall['slice_column'] == 'overall'
   n = overall['n_labeled']
   assert n == span['labelers']['rows'] == int(ROWS * LABELER_FRACTION)
@@ -226,13 +232,13 @@ def test_on_a_first_run_there_is_no_blessed_model_row(run):
 
 
 def test_cli_prints_the_latest_artifact_of_the_store(run, capsys):
-  assert hlp_report.main(['--mlmd', run['metadata'], '--pipeline', PIPELINE]) == 0
+  assert hlp_command.main(['--metadata', run['metadata'], '--pipeline-name', PIPELINE]) == 0
   out = capsys.readouterr().out
   for title in ('What to work on', 'Human-level performance per slice', 'Inter-annotator',
                 "Pairwise Cohen's kappa", 'Which classes labelers confuse',
                 'Error analysis by tag', 'Baselines'):
     assert title in out
-  assert hlp_report.main(['--mlmd', run['metadata'], '--pipeline', 'other']) == 2
+  assert hlp_command.main(['--metadata', run['metadata'], '--pipeline-name', 'other']) == 2
   assert 'no HumanLevelPerformance artifact' in capsys.readouterr().err
 
 
@@ -240,21 +246,21 @@ def _execute(run, spec, data_root, tmp_path, model_dir=None):
   examples, _ = _eval_split(run)
   model = standard_artifacts.Model()
   model.uri = model_dir or os.path.join(run['root'], 'candidate')
-  output = hlp.HumanLevelPerformance()
+  output = artifacts.HumanLevelPerformance()
   output.uri = str(tmp_path / 'out')
   os.makedirs(output.uri)
   properties = {
-      'custom_config': json.dumps(spec.to_config()), 'data_root': data_root,
+      description.EXEC_PROPERTY: description.to_exec_property(spec), 'data_root': data_root,
       'example_split': 'eval', 'use_ground_truth': 1, 'min_slice_examples': 30,
       'max_baseline_train_rows': 1000, 'max_unjoined_fraction': 0.0,
       'labelers_fingerprint': ''}
-  hlp.Executor().Do({'examples': [examples], 'model': [model]}, {'hlp': [output]}, properties)
+  executor.Executor().Do({'examples': [examples], 'model': [model]}, {'hlp': [output]}, properties)
   return output
 
 
 def test_a_missing_labelers_file_names_its_path_and_span(run, spec, tmp_path):
   empty_root = str(tmp_path / 'no_labels')
-  with pytest.raises(hlp_report.HlpDataError) as error:
+  with pytest.raises(hlp_data.HlpDataError) as error:
     _execute(run, spec, empty_root, tmp_path)
   assert os.path.join(empty_root, 'labelers', 'span-2.csv') in str(error.value)
   assert 'span 2' in str(error.value)
@@ -266,7 +272,7 @@ def test_labels_of_another_span_are_refused_with_counts_and_examples(run, spec, 
   # Span 1's labels filed as span 2's: no id joins.
   shutil.copy(os.path.join(run['data_root'], 'labelers', 'span-1.csv'),
               os.path.join(data_root, 'labelers', 'span-2.csv'))
-  with pytest.raises(hlp_report.HlpDataError) as error:
+  with pytest.raises(hlp_data.HlpDataError) as error:
     _execute(run, spec, data_root, tmp_path)
   message = str(error.value)
   assert f'{int(ROWS * LABELER_FRACTION)} of {int(ROWS * LABELER_FRACTION)} application_id' in message
@@ -275,7 +281,7 @@ def test_labels_of_another_span_are_refused_with_counts_and_examples(run, spec, 
 
 def test_a_model_with_other_class_names_is_refused(run, spec, tmp_path):
   other = _save_model(str(tmp_path / 'other'), ['late', 'repaid', 'default'], 'wrong_on_broker')
-  with pytest.raises(hlp_report.HlpDataError, match='names its classes differently'):
+  with pytest.raises(hlp_data.HlpDataError, match='names its classes differently'):
     _execute(run, spec, run['data_root'], tmp_path, model_dir=other)
 
 
@@ -287,7 +293,7 @@ def test_construction_checks_the_description_and_fingerprints_the_labels(spec, t
   no_labelers = description.parse(raw, source='no_labelers.yaml')
   with pytest.raises(description.DatasetSpecError, match='labelers.pattern is not set'):
     hlp.HumanLevelAnalysis(examples=examples, model=model,
-                           custom_config=no_labelers.to_config(), data_root=str(tmp_path))
+                           spec=no_labelers, data_root=str(tmp_path))
 
   path = tmp_path / 'labelers' / 'span-1.csv'
   path.parent.mkdir()
@@ -295,7 +301,7 @@ def test_construction_checks_the_description_and_fingerprints_the_labels(spec, t
 
   def fingerprint():
     component = hlp.HumanLevelAnalysis(examples=examples, model=model,
-                                       custom_config=spec.to_config(), data_root=str(tmp_path))
+                                       spec=spec, data_root=str(tmp_path))
     return component.exec_properties['labelers_fingerprint']
   before = fingerprint()
   assert before == fingerprint()  # stable, so an unchanged run is cached
