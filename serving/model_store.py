@@ -339,19 +339,24 @@ class ModelStore:
       return {}
     out = {}
     for n in names:
-      if n.isdigit() and int(n) > 0 and os.path.isdir(os.path.join(self.base_path, n)):
+      if (n.isascii() and n.isdigit() and int(n) > 0 and
+          os.path.isdir(os.path.join(self.base_path, n))):
         out[int(n)] = os.path.join(self.base_path, n)
     return out
 
-  def scan(self, settle: bool = True) -> ScanResult:
+  def scan(self, settle: bool = True, skip: Iterable[int] = ()) -> ScanResult:
     """Loads every version directory not yet loaded (oldest first).
 
     A version that failed before is retried only if its files changed.
     Never raises for a bad version; the result and `statuses()` tell.
     settle=False ignores `settle_seconds` (e.g. the scan at start-up).
+    Versions in `skip` (rejected ones) are not loaded.
     """
     result = ScanResult()
+    skip = set(skip)
     for version, path in sorted(self.version_dirs().items()):
+      if version in skip:
+        continue
       with self._lock:
         if version in self._models:
           continue
