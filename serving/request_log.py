@@ -97,7 +97,8 @@ class _LogFile:
 
   def open(self) -> None:
     if self.fd is None:
-      os.makedirs(self.directory, mode=DIR_MODE, exist_ok=True)
+      for d in (os.path.dirname(self.directory), self.directory):  # <model>/<version>
+        os.makedirs(d, mode=DIR_MODE, exist_ok=True)
       self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
       os.fchmod(self.fd, FILE_MODE)
       self.size = os.fstat(self.fd).st_size

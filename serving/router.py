@@ -24,6 +24,10 @@ reaper makes that the state), so a controller that died cannot leave it on.
 
 `persist` (the server's durable state file) is called with every new state
 before it is installed: a change that cannot be saved does not happen.
+
+Longer than 400 lines because every kind of routing change (labels, canary
+and lease, shadow, promote, rollback, reject, restore) goes through the one
+lock and the one persist-then-swap below; apart, they could not share them.
 """
 
 import dataclasses

@@ -31,6 +31,10 @@ routable version, saturated, past the deadline or shutting down; 500 only for
 a bug.
 
 Command line: python -m cli.serve (see cli/serve.py).
+
+Longer than 400 lines because it is the one facade that the HTTP layer, the
+admin API, the command line and in-process callers share: each method is a
+few lines under one admin lock, and the work lives in the modules it names.
 """
 
 import logging
@@ -44,12 +48,13 @@ from serving import admin  # noqa: E402
 from serving import metrics as monitoring  # noqa: E402
 from serving import router as router_lib  # noqa: E402
 from serving import routing_store  # noqa: E402
+from serving import status as status_lib  # noqa: E402
 from serving.config import Limits  # noqa: E402
 from serving.http_app import Frontend  # noqa: E402
 from serving.model_store import Contract, LoadedModel, ModelStore  # noqa: E402
-from serving.predictor import OTHER, Predictor, ServedModel, unavailable_message  # noqa: E402
+from serving.predictor import OTHER, Predictor, ServedModel  # noqa: E402
 from serving.request_log import RequestLog  # noqa: E402
-from serving.responses import Redactor, Response, error  # noqa: E402
+from serving.responses import Redactor, Response  # noqa: E402
 from serving.router import NoVersionError, Router, RoutingError  # noqa: E402
 
 _LOG = logging.getLogger(__name__)
@@ -390,54 +395,17 @@ class ModelServer:
     }
 
   # ------------------------------------------------------------------ status
-  def _resolve_static(self, served: ServedModel, version: Optional[int],
-                      label: Optional[str]) -> Tuple[Optional[int], Optional[Response]]:
-    """Version addressed by a URL for status/metadata (default: stable/latest)."""
-    if version is not None:
-      return version, None
-    if label is not None:
-      v = served.router.label_version(label)
-      if v is None:
-        return None, error(404, f'model "{served.name}" has no version labelled "{label}"')
-      return v, None
-    v = served.router.label_version(router_lib.STABLE)
-    return (v if v is not None else self._latest_routable(served.name)), None
-
   def status(self, name: str, version: Optional[int] = None,
              label: Optional[str] = None) -> Response:
     served = self._models.get(name)
-    if served is None:
-      return error(404, f'Servable not found for request: model "{name}" is not served')
-    if version is None and label is None:
-      statuses = served.store.statuses()
-      if not statuses:
-        return error(404, f'model "{name}" has no versions in its model directory')
-      return Response(200, {'model_version_status': [s.to_json() for s in statuses]})
-    v, err = self._resolve_static(served, version, label)
-    if err:
-      return err
-    st = served.store.status(v) if v is not None else None
-    if st is None:
-      return error(404, f'Servable not found for request: version {v} of model "{name}"')
-    return Response(200, {'model_version_status': [st.to_json()]})
+    return status_lib.status(served, name, version, label,
+                             self._latest_routable(name) if served else None)
 
   def metadata(self, name: str, version: Optional[int] = None,
                label: Optional[str] = None) -> Response:
     served = self._models.get(name)
-    if served is None:
-      return error(404, f'Servable not found for request: model "{name}" is not served')
-    v, err = self._resolve_static(served, version, label)
-    if err:
-      return err
-    if v is None:
-      return error(503, f'model "{name}" has no available version')
-    model = served.store.get(v)
-    if model is None:
-      return error(404, unavailable_message(served, v))
-    return Response(200, {
-        'model_spec': {'name': name, 'signature_name': '', 'version': str(v)},
-        'metadata': model.metadata_json(),
-    })
+    return status_lib.metadata(served, name, version, label,
+                               self._latest_routable(name) if served else None)
 
   # ------------------------------------------------------------------ predict
   def predict(self, name: str, body: Any, version: Optional[int] = None,
