@@ -32,6 +32,7 @@ Every request loop is bounded in count (the replay rows, at most
 import concurrent.futures
 import logging
 import os
+import secrets
 import threading
 import time
 import urllib.parse
@@ -125,11 +126,12 @@ class Rollout:
       if not os.path.isdir(os.path.join(base, str(self.candidate))):
         raise RolloutError(f'candidate version directory {base}/{self.candidate} does not exist')
       # Nothing loads at start: only stable and the candidate are needed, and
-      # loading every pushed version would cost a TF load each.
+      # loading every pushed version would cost a TF load each. A token of its
+      # own: this server lives as long as the rollout, no token file needed.
       self._server = ModelServer(
           self.serving_root, self.model, host='127.0.0.1', port=0, load_on_start=False,
           request_log_dir=self.request_log_dir, sticky_field=self.spec.id_column,
-          admin_token=self.admin_token).serve_in_background()
+          admin_token=self.admin_token or secrets.token_urlsafe(32)).serve_in_background()
       url = self._server.url
       self.admin_token = self._server.admin_token
     else:
