@@ -34,7 +34,8 @@ TOKEN_ENV = 'SERVING_ADMIN_TOKEN'
 
 def _parser() -> argparse.ArgumentParser:
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  p = argparse.ArgumentParser(prog='python -m cli.rollout', description=__doc__.split('\n')[0])
+  p = argparse.ArgumentParser(prog='python -m cli.rollout', description=__doc__.split('\n')[0],
+                              allow_abbrev=False)
   serving_location.add_arguments(p)
   p.add_argument('--candidate', type=int, required=True, help='the version to roll out')
   p.add_argument('--replay', required=True,

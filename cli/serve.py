@@ -42,7 +42,8 @@ def _parse_range(text: str) -> Tuple[str, Any]:
 
 def _parser() -> argparse.ArgumentParser:
   d = Limits()
-  p = argparse.ArgumentParser(prog='python -m cli.serve', description=__doc__.split('\n')[0])
+  p = argparse.ArgumentParser(prog='python -m cli.serve', description=__doc__.split('\n')[0],
+                              allow_abbrev=False)
   serving_location.add_arguments(p)
   p.add_argument('--host', default='127.0.0.1')
   p.add_argument('--port', type=int, default=8501, help='0 = an ephemeral port')

@@ -53,15 +53,17 @@ def plot_steps(result: RolloutResult, path: str) -> Optional[str]:
   return path
 
 
-def render_html(result: RolloutResult, png_name: Optional[str]) -> str:
+def _page(result: RolloutResult, png_name: Optional[str]) -> Dict[str, object]:
   rows = [{'step': step['step'], 'weight': weight_text(step['weight']), 'name': c['name'],
            'status': c['status'], 'reason': c['reason']}
           for step in result.steps for c in step['checks']]
-  return reports.render('rollout.html.j2',
-                        title=f'Rollout of {result.model} version {result.candidate}',
-                        result=result, promoted=result.decision == PROMOTED,
-                        decided_weight=weight_text(result.step_weight),
-                        png_name=png_name, rows=rows)
+  return dict(title=f'Rollout of {result.model} version {result.candidate}', result=result,
+              promoted=result.decision == PROMOTED,
+              decided_weight=weight_text(result.step_weight), png_name=png_name, rows=rows)
+
+
+def render_html(result: RolloutResult, png_name: Optional[str]) -> str:
+  return reports.render('rollout.html.j2', **_page(result, png_name))
 
 
 def write_report(result: RolloutResult, out_dir: str) -> Dict[str, str]:
@@ -73,7 +75,6 @@ def write_report(result: RolloutResult, out_dir: str) -> Dict[str, str]:
   png = plot_steps(result, os.path.join(out_dir, 'rollout.png'))
   if png:
     paths['png'] = png
-  paths['html'] = os.path.join(out_dir, 'rollout.html')
-  with open(paths['html'], 'w', encoding='utf-8') as f:
-    f.write(render_html(result, 'rollout.png' if png else None))
+  paths['html'] = reports.write(os.path.join(out_dir, 'rollout.html'), 'rollout.html.j2',
+                                **_page(result, 'rollout.png' if png else None))
   return paths

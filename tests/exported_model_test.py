@@ -75,11 +75,13 @@ class Exported:
     self.saved = routing_store.read(routing_store.state_path(self.pushed_root, NAME))
 
   def serving_root(self, dest: str, extra: dict = None) -> str:
-    """A serving root with the pushed version (as 1) and `extra` {version: dir}."""
+    """A copy of the pipeline's serving root (its pushed version and routing
+    state) plus candidates `extra` {version offset: dir} as version + offset."""
     os.makedirs(os.path.join(dest, NAME))
-    shutil.copytree(self.version_dir, os.path.join(dest, NAME, '1'))
-    for version, path in (extra or {}).items():
-      shutil.copytree(path, os.path.join(dest, NAME, str(version)))
+    shutil.copytree(self.version_dir, os.path.join(dest, NAME, str(self.version)))
+    shutil.copy(routing_store.state_path(self.pushed_root, NAME), dest)
+    for offset, path in (extra or {}).items():
+      shutil.copytree(path, os.path.join(dest, NAME, str(self.version + offset)))
     return dest
 
 
@@ -114,41 +116,43 @@ def test_pipeline_pushed_and_its_rollout_decided_the_first_deployment(exported):
 
 def test_serve_shadow_canary_promote_and_roll_back_in_process(exported, bad_candidate,
                                                               tmp_path):
+  v = exported.version
   root = exported.serving_root(str(tmp_path / 'serving'),
-                               {2: exported.version_dir, 3: bad_candidate})
+                               {1: exported.version_dir, 2: bad_candidate})
   log_dir = str(tmp_path / 'log')
   srv = ModelServer(root, NAME, request_log_dir=log_dir,
                     sticky_field=exported.spec.id_column).serve_in_background()
   try:
-    assert srv.routing_state(NAME).labels == {'stable': 1}  # 2 and 3 only loaded
+    assert srv.routing_state(NAME).labels == {'stable': v}  # the candidates only loaded
     client = client_lib.ServerClient(srv.url, NAME, admin_token=srv.admin_token)
-    inputs = client.signature_inputs(1)
+    inputs = client.signature_inputs(v)
     body = {'instances': [replay.make_instance(r.values, inputs) for r in exported.rows[:20]]}
     status, answer, headers = client.request('POST', f'/v1/models/{NAME}:predict', body)
-    assert status == 200 and headers['x-model-version'] == '1'
+    assert status == 200 and headers['x-model-version'] == str(v)
     assert len(answer['predictions']) == 20
     assert {p['classes'] for p in answer['predictions']} <= set(exported.spec.classes)
-    # Shadow: every routed request is mirrored to 2, whose answers reach no client.
-    client._admin('shadow', {'version': 2})
+    # Shadow: every routed request is mirrored to v+1, whose answers reach no client.
+    client._admin('shadow', {'version': v + 1})
     for _ in range(5):
       assert client.request('POST', f'/v1/models/{NAME}:predict', body)[2][
-          'x-model-version'] == '1'
+          'x-model-version'] == str(v)
     assert srv.wait_for_shadow(30)
-    shadowed = list(RequestLogReader(log_dir).records(model=NAME, version=2, role='shadow'))
+    shadowed = list(RequestLogReader(log_dir).records(model=NAME, version=v + 1,
+                                                      role='shadow'))
     assert len(shadowed) == 5 * 20
     client._admin('shadow', {'version': None})
     # Canary -> promote: a retrained-looking copy of the real model.
-    good = engine.run_rollout(NAME, 2, exported.rows, exported.spec, config(),
+    good = engine.run_rollout(NAME, v + 1, exported.rows, exported.spec, config(),
                               server_url=srv.url, admin_token=srv.admin_token)
     assert good.decision == config_lib.PROMOTED, good.reason
-    assert srv.routing_state(NAME).labels == {'stable': 2, 'previous': 1}
+    assert srv.routing_state(NAME).labels == {'stable': v + 1, 'previous': v}
     # A real bad candidate: rolled back at the first step, stable untouched.
-    bad = engine.run_rollout(NAME, 3, exported.rows, exported.spec, config(),
+    bad = engine.run_rollout(NAME, v + 2, exported.rows, exported.spec, config(),
                              server_url=srv.url, admin_token=srv.admin_token)
     assert bad.decision == config_lib.ROLLED_BACK and bad.step == 1, bad.reason
     assert 'prediction_distribution' in bad.reason or 'accuracy' in bad.reason
     state = srv.routing_state(NAME)
-    assert state.labels == {'stable': 2, 'previous': 1} and 3 in state.rejected
+    assert state.labels == {'stable': v + 1, 'previous': v} and v + 2 in state.rejected
   finally:
     srv.shutdown()
 
@@ -169,32 +173,33 @@ def _start(root, token_file, log_dir):
 
 def test_kill_9_keeps_stable_serving_and_the_rejected_rejected(exported, bad_candidate,
                                                               tmp_path):
+  v = exported.version
   root = exported.serving_root(str(tmp_path / 'serving'),
-                               {2: exported.version_dir, 3: bad_candidate})
+                               {1: exported.version_dir, 2: bad_candidate})
   token_file = str(tmp_path / 'admin.token')
   log_dir = str(tmp_path / 'log')
   proc, url = _start(root, token_file, log_dir)
   try:
     with open(token_file) as f:
       token = f.read().strip()
-    good = engine.run_rollout(NAME, 2, exported.rows, exported.spec, config(),
+    good = engine.run_rollout(NAME, v + 1, exported.rows, exported.spec, config(),
                               server_url=url, admin_token=token)
     assert good.decision == config_lib.PROMOTED, good.reason
-    bad = engine.run_rollout(NAME, 3, exported.rows, exported.spec, config(),
+    bad = engine.run_rollout(NAME, v + 2, exported.rows, exported.spec, config(),
                              server_url=url, admin_token=token)
     assert bad.decision == config_lib.ROLLED_BACK, bad.reason
   finally:
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
   # A version the Pusher drops in while the server is down must not become stable.
-  shutil.copytree(exported.version_dir, os.path.join(root, NAME, '4'))
+  shutil.copytree(exported.version_dir, os.path.join(root, NAME, str(v + 3)))
   proc, url = _start(root, token_file, log_dir)
   try:
     client = client_lib.ServerClient(url, NAME, admin_token=token)
     routing = client.routing()['routing']
-    assert routing['labels'] == {'stable': '2', 'previous': '1'}
-    assert '3' in routing['rejected']
-    inputs = client.signature_inputs(2)
+    assert routing['labels'] == {'stable': str(v + 1), 'previous': str(v)}
+    assert str(v + 2) in routing['rejected']
+    inputs = client.signature_inputs(v + 1)
     versions = set()
     for r in exported.rows[:40]:
       status, _, headers = client.request(
@@ -203,9 +208,9 @@ def test_kill_9_keeps_stable_serving_and_the_rejected_rejected(exported, bad_can
           headers={'X-Request-Key': r.key})
       assert status == 200
       versions.add(headers['x-model-version'])
-    assert versions == {'2'}
+    assert versions == {str(v + 1)}
     status, body, _ = client.request(
-        'POST', f'/v1/models/{NAME}/versions/3:predict',
+        'POST', f'/v1/models/{NAME}/versions/{v + 2}:predict',
         {'instances': [replay.make_instance(exported.rows[0].values, inputs)]})
     assert status == 409 and 'rejected' in body['error']
   finally:

@@ -136,6 +136,17 @@ def test_component_refuses_bad_parameters():
         dataset_description=SPEC.to_config())
 
 
+def test_description_parameter_and_remote_server_flag():
+  import description  # pylint: disable=g-import-not-at-top
+  node = component(server_url='http://10.0.0.5:8501', allow_non_loopback=True)
+  props = node.exec_properties
+  assert description.from_exec_property(props[description.EXEC_PROPERTY]).name == SPEC.name
+  assert props['allow_non_loopback'] == 1 and props['server_url'] == 'http://10.0.0.5:8501'
+  assert component(dataset_description=SPEC).exec_properties[
+      description.EXEC_PROPERTY] == props[description.EXEC_PROPERTY]
+  assert component().exec_properties['allow_non_loopback'] == 0
+
+
 def test_pipeline_run_records_the_decision_in_ml_metadata(tmp_path, bank):
   """A real LocalDagRunner run: Importers stand in for ExampleGen and Pusher."""
   from ml_metadata.metadata_store import metadata_store  # pylint: disable=g-import-not-at-top
