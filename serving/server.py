@@ -37,6 +37,7 @@ admin API, the command line and in-process callers share: each method is a
 few lines under one admin lock, and the work lives in the modules it names.
 """
 
+import dataclasses
 import logging
 import os
 import threading
@@ -127,7 +128,7 @@ class ModelServer:
       raise ValueError(f"version_policy must be 'manual' or 'latest', got {version_policy!r}")
     limits = limits or Limits()
     if max_body_bytes is not None:
-      limits = Limits(**{**limits.__dict__, 'max_body_bytes': int(max_body_bytes)})
+      limits = dataclasses.replace(limits, max_body_bytes=int(max_body_bytes))
     self.limits = limits
     self.max_body_bytes = limits.max_body_bytes
     self.sticky_field = sticky_field
