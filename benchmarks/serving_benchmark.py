@@ -131,8 +131,8 @@ def bench_direct(base: str, version: int, body: Dict[str, Any], requests: int, t
           'rps': done[0] / wall, 'n': done[0]}
 
 
-def start_server_process(serving_root: str, log_dir: Optional[str],
-                         contract: bool) -> Tuple[subprocess.Popen, int]:
+def start_server_process(serving_root: str, log_dir: Optional[str], contract: bool,
+                         extra: List[str] = ()) -> Tuple[subprocess.Popen, int]:
   cmd = [sys.executable, '-m', 'cli.serve', '--model-name', MODEL, '--serving-root',
          serving_root, '--port', '0', '--settle-seconds', '0', '--log-level', 'WARNING',
          '--admin-token-file', os.path.join(os.path.dirname(serving_root), 'admin.token')]
@@ -140,6 +140,7 @@ def start_server_process(serving_root: str, log_dir: Optional[str],
     cmd += ['--request-log-dir', log_dir, '--log-fsync-interval-ms', '50']
   if not contract:
     cmd.append('--no-contract-check')
+  cmd += list(extra)
   proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True,
                           env=dict(os.environ))
   line = proc.stdout.readline()
@@ -255,6 +256,8 @@ def main(argv=None) -> int:
   p.add_argument('--in-process', action='store_true', help='run the server in this process')
   p.add_argument('--no-request-log', action='store_true')
   p.add_argument('--no-contract-check', action='store_true')
+  p.add_argument('--server-arg', action='append', default=[],
+                 help='passed to python -m cli.serve, e.g. --server-arg=--worker-threads=4')
   p.add_argument('--json', help='also write the results to this JSON file')
   args = p.parse_args(argv)
   requests = max(1, min(args.requests, 100000))
@@ -286,7 +289,7 @@ def main(argv=None) -> int:
                         contract=Contract() if contract else None).serve_in_background()
       port, pid, stop = srv.port, None, srv.shutdown
     else:
-      proc, port = start_server_process(serving_root, log_dir, contract)
+      proc, port = start_server_process(serving_root, log_dir, contract, args.server_arg)
       pid = proc.pid
 
       def stop():
