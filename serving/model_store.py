@@ -31,7 +31,7 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 import numpy as np  # noqa: E402
 
 from serving import rest_codec  # noqa: E402
-from serving.contract import (DEFAULT_SIGNATURE, Contract, ContractError,  # noqa: E402
+from serving.contract import (Contract, ContractError,  # noqa: E402
                               ModelLoadError, check_outputs, smoke_batch,
                               takes_serialized_examples)
 from serving.rest_codec import RequestError, SignatureInfo, TensorInfo  # noqa: E402

@@ -19,7 +19,8 @@ import numpy as np
 from serving import metrics as monitoring
 from serving import rest_codec
 from serving import router as router_lib
-from serving.model_store import DEFAULT_SIGNATURE, LoadedModel, ModelStore
+from serving.contract import DEFAULT_SIGNATURE
+from serving.model_store import LoadedModel, ModelStore
 from serving.request_log import RequestLog, utc_iso
 from serving.responses import HTTPError, Response, error
 from serving.rest_codec import RequestError
