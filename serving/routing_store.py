@@ -10,7 +10,9 @@ so they share it.
 Writes are atomic and durable: a temporary file in the same directory is
 written and fsynced, renamed over the old file, and the directory is fsynced
 so the rename itself survives a power cut. A reader sees the old or the new
-state, never a mix. Files are readable by their owner only.
+state, never a mix. Files are readable by their owner only. A file that
+cannot be read stops the server's start (RoutingStateError names it): guessing
+could put a rejected version back into service.
 """
 
 import dataclasses
