@@ -39,7 +39,10 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 from scipy import stats
-from scipy.spatial import distance
+
+from rollout.statistics import (binomial_greater, binomial_less, chi2_goodness_p,  # noqa: F401
+                                chi2_homogeneity_p, class_counts, fisher_greater,
+                                js_distance, percentile, two_proportion_drop_p)
 
 PASS = 'pass'
 BREACH = 'breach'
@@ -141,85 +144,6 @@ def _verdict(name: str, breach: bool, enough: bool, breach_reason: str,
   if not enough:
     return CheckResult(name, INSUFFICIENT, few_reason, metrics)
   return CheckResult(name, PASS, pass_reason, metrics)
-
-
-# --------------------------------------------------------------- statistics
-def fisher_greater(a_hits: int, a_n: int, b_hits: int, b_n: int) -> float:
-  """One-sided p-value that A's rate is greater than B's (Fisher's exact test)."""
-  if a_n == 0 or b_n == 0:
-    return 1.0
-  table = [[a_hits, a_n - a_hits], [b_hits, b_n - b_hits]]
-  return float(stats.fisher_exact(table, alternative='greater')[1])
-
-
-def binomial_greater(hits: int, n: int, p0: float) -> float:
-  """One-sided p-value that the true rate exceeds p0."""
-  if n == 0:
-    return 1.0
-  return float(stats.binomtest(hits, n, p0, alternative='greater').pvalue)
-
-
-def binomial_less(hits: int, n: int, p0: float) -> float:
-  """One-sided p-value that the true rate is below p0."""
-  if n == 0:
-    return 1.0
-  return float(stats.binomtest(hits, n, p0, alternative='less').pvalue)
-
-
-def two_proportion_drop_p(base_hits: int, base_n: int, new_hits: int, new_n: int,
-                          margin: float) -> float:
-  """One-sided z-test p-value that p_base - p_new > margin (unpooled variance).
-
-  The variance gets a half-count continuity floor so a rate of exactly 0 or 1
-  on few rows does not claim infinite certainty.
-  """
-  if base_n == 0 or new_n == 0:
-    return 1.0
-  pb, pn = base_hits / base_n, new_hits / new_n
-  vb = max(pb * (1 - pb), 0.5 / base_n) / base_n
-  vn = max(pn * (1 - pn), 0.5 / new_n) / new_n
-  z = ((pb - pn) - margin) / math.sqrt(vb + vn)
-  return float(stats.norm.sf(z))
-
-
-def js_distance(p_counts: Sequence[float], q_counts: Sequence[float]) -> float:
-  """Jensen-Shannon distance (base 2, in [0, 1]) of two count vectors."""
-  p = np.asarray(p_counts, dtype=np.float64)
-  q = np.asarray(q_counts, dtype=np.float64)
-  if p.sum() == 0 or q.sum() == 0:
-    return float('nan')
-  return float(distance.jensenshannon(p / p.sum(), q / q.sum(), base=2))
-
-
-def chi2_homogeneity_p(p_counts: Sequence[float], q_counts: Sequence[float]) -> float:
-  """p-value that two count vectors come from one categorical distribution."""
-  table = np.array([p_counts, q_counts], dtype=np.float64)
-  table = table[:, table.sum(axis=0) > 0]
-  if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
-    return 1.0
-  return float(stats.chi2_contingency(table, correction=False)[1])
-
-
-def chi2_goodness_p(observed: Sequence[float], expected_freq: Sequence[float]) -> float:
-  """p-value that counts follow the expected frequencies (classes with zero
-  expected frequency are smoothed so any prediction of them still counts)."""
-  obs = np.asarray(observed, dtype=np.float64)
-  exp = np.asarray(expected_freq, dtype=np.float64) + 1e-3
-  exp = exp / exp.sum() * obs.sum()
-  if obs.sum() == 0:
-    return 1.0
-  return float(stats.chisquare(obs, exp)[1])
-
-
-def class_counts(predicted: Sequence[int], k: int) -> np.ndarray:
-  ids = np.asarray(predicted, dtype=np.int64)
-  ids = ids[(ids >= 0) & (ids < k)]
-  return np.bincount(ids, minlength=k)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-  v = np.asarray(values, dtype=np.float64)
-  return float(np.percentile(v, q)) if v.size else float('nan')
 
 
 # --------------------------------------------------------------- relative

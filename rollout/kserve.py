@@ -13,7 +13,7 @@ that took all the traffic (stable). The plan has one manifest per stage:
   restore         the stable spec again, so the next reconcile cannot revive
                   the rejected model
 
-`kubectl apply -f` them in order, running the guardrails of `rollout.rollout`
+`kubectl apply -f` them in order, running the guardrails of `rollout.engine`
 between the steps; on a breach apply rollback then restore.
 
 TF Serving (KServe's `tensorflow` runtime) loads the highest numbered version

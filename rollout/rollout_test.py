@@ -8,10 +8,16 @@ import sys
 
 import pytest
 
-from rollout import rollout
+from rollout import client as client_lib
+from rollout import config as config_lib
+from rollout import engine
+from rollout import replay
+from rollout import report
+from rollout import state as state_lib
 from testing import rollout_fixtures as tu
 from rollout.guardrails import Thresholds
 from serving.request_log import RequestLogReader
+from serving import routing_store
 from serving.server import ModelServer
 from testing.serving_fixtures import Client
 
@@ -25,7 +31,7 @@ def config(**kw):
   kw.setdefault('thresholds', Thresholds(min_samples=25))
   kw.setdefault('concurrency', 2)
   kw.setdefault('max_seconds_per_step', 60.0)
-  return rollout.RolloutConfig(**kw)
+  return config_lib.RolloutConfig(**kw)
 
 
 @pytest.fixture(scope='module')
@@ -51,7 +57,7 @@ def live_server(tmp_path):
     srv = ModelServer(serving_root, MODEL, request_log_dir=str(tmp_path / 'live_log'),
                       sticky_field=tu.ID).serve_in_background()
     servers.append(srv)
-    # As `python -m serving.server --stable 1` (its first scan labels the newest).
+    # An operator's choice (the first deployment labelled the newest stable).
     srv.set_labels(MODEL, {'stable': stable})
     return srv
 
@@ -66,7 +72,7 @@ def served_versions(port, rows, n=40):
     out = set()
     for r in rows[:n]:
       status, _, headers = c.predict(
-          {'instances': [rollout.make_instance(r.values, {k: 'float' for k in (
+          {'instances': [replay.make_instance(r.values, {k: 'float' for k in (
               'annual_income', 'loan_amount', 'credit_score')} | {
                   'home_ownership': 'string', 'employment_type': 'string'})]},
           headers={'X-Request-Key': r.key})
@@ -81,9 +87,9 @@ def test_good_candidate_is_promoted_in_process(root, bank, tmp_path):
   _, rows = bank
   serving_root = root({1: 'stable', 2: 'good'})
   log_dir = str(tmp_path / 'requests')
-  result = rollout.run_rollout(MODEL, 2, rows, SPEC, config(), serving_root=serving_root,
+  result = engine.run_rollout(MODEL, 2, rows, SPEC, config(), serving_root=serving_root,
                                request_log_dir=log_dir, replay_source='test rows')
-  assert result.decision == rollout.PROMOTED, result.reason
+  assert result.decision == config_lib.PROMOTED, result.reason
   assert result.mode == 'canary' and result.in_process_server
   assert (result.stable_before, result.stable_after) == (1, 2)
   assert [s['weight'] for s in result.steps] == [5.0, 25.0, 50.0, 100.0]
@@ -103,12 +109,11 @@ def test_good_candidate_is_promoted_in_process(root, bank, tmp_path):
               for v, role in ((1, 'stable'), (2, 'canary'))}
   reader = RequestLogReader(log_dir)
   assert {v: sum(1 for _ in reader.records(model=MODEL, version=v)) for v in (1, 2)} == answered
-  # The state file remembers the new stable for the next in-process server.
-  state = rollout.read_state(serving_root, MODEL)
-  assert state['stable'] == 2 and state['previous'] == 1
-  assert state['history'][-1]['decision'] == 'promoted'
-  assert rollout.stable_from_disk(serving_root, MODEL, 3)[0] == 2
-  paths = rollout.write_report(result, str(tmp_path / 'report'))
+  # The server's durable routing state remembers the new stable for the next server.
+  saved = routing_store.read(routing_store.state_path(serving_root, MODEL))
+  assert saved.labels == {'stable': 2, 'previous': 1} and saved.reason == 'promote 2'
+  assert state_lib.stable_from_disk(serving_root, MODEL, 3)[0] == 2
+  paths = report.write_report(result, str(tmp_path / 'report'))
   with open(paths['png'], 'rb') as f:
     assert f.read(8) == b'\x89PNG\r\n\x1a\n'
   with open(paths['json']) as f:
@@ -128,8 +133,9 @@ def test_bad_candidate_is_rolled_back_at_the_first_step(fault, guardrail, root, 
   # A running server (reached by URL) that serves stable 1 to other clients.
   srv = live_server(root({1: 'stable', 2: fault}))
   assert srv.routing_state(MODEL).labels == {'stable': 1}
-  result = rollout.run_rollout(MODEL, 2, rows, SPEC, config(), server_url=srv.url)
-  assert result.decision == rollout.ROLLED_BACK
+  result = engine.run_rollout(MODEL, 2, rows, SPEC, config(), server_url=srv.url,
+                              admin_token=srv.admin_token)
+  assert result.decision == config_lib.ROLLED_BACK
   assert result.step == 1 and result.step_weight == 5.0, result.reason
   breached = {c['name'] for c in result.steps[0]['checks'] if c['status'] == 'breach'}
   assert guardrail in breached, result.reason
@@ -144,8 +150,9 @@ def test_bad_candidate_is_rolled_back_at_the_first_step(fault, guardrail, root, 
 def test_unloadable_candidate_leaves_stable_serving(root, bank, live_server):
   _, rows = bank
   srv = live_server(root({1: 'stable', 2: 'corrupt'}))
-  result = rollout.run_rollout(MODEL, 2, rows, SPEC, config(), server_url=srv.url)
-  assert result.decision == rollout.ROLLED_BACK and result.step == 0
+  result = engine.run_rollout(MODEL, 2, rows, SPEC, config(), server_url=srv.url,
+                              admin_token=srv.admin_token)
+  assert result.decision == config_lib.ROLLED_BACK and result.step == 0
   assert 'failed to load' in result.reason and 'corrupt' in result.reason
   assert srv.routing_state(MODEL).labels == {'stable': 1}
   assert served_versions(srv.port, rows, n=5) == {'1'}
@@ -155,44 +162,49 @@ def test_first_deployment_runs_in_shadow_mode(root, bank, tmp_path):
   _, rows = bank
   serving_root = root({7: 'good'})
   th = Thresholds(min_samples=25, min_accuracy=0.75)
-  result = rollout.run_rollout(MODEL, 7, rows, SPEC, config(thresholds=th),
+  result = engine.run_rollout(MODEL, 7, rows, SPEC, config(thresholds=th),
                                serving_root=serving_root)
-  assert result.decision == rollout.PROMOTED, result.reason
+  assert result.decision == config_lib.PROMOTED, result.reason
   assert result.mode == 'shadow' and result.step_weight == 0.0
   assert (result.stable_before, result.stable_after) == (None, 7)
   checks = {c['name']: c['status'] for c in result.steps[0]['checks']}
   assert checks['accuracy'] == 'pass' and checks['error_rate'] == 'pass'
-  assert rollout.read_state(serving_root, MODEL)['stable'] == 7
+  saved = routing_store.read(routing_store.state_path(serving_root, MODEL))
+  assert saved.labels['stable'] == 7 and not saved.rejected
 
 
 def test_bad_first_deployment_never_serves(root, bank, live_server):
   _, rows = bank
   srv = live_server(root({3: 'flaky'}), stable=None)
-  # Nothing stable: the server routes to the newest version; the rollout must
-  # leave nothing of a rejected first candidate serving.
-  result = rollout.run_rollout(MODEL, 3, rows, SPEC, config(), server_url=srv.url)
-  assert result.decision == rollout.ROLLED_BACK and result.mode == 'shadow'
+  # The first version is stable from its load on (nothing else is); the
+  # rollout must leave nothing of a rejected first candidate serving.
+  result = engine.run_rollout(MODEL, 3, rows, SPEC, config(), server_url=srv.url,
+                              admin_token=srv.admin_token)
+  assert result.decision == config_lib.ROLLED_BACK and result.mode == 'shadow'
   assert 'error_rate' in result.reason
-  assert srv.model(MODEL).store.available_versions() == []
+  state = srv.routing_state(MODEL)
+  assert state.labels == {} and 3 in state.rejected and 'error_rate' in state.rejected[3]
   status, body, _ = Client(srv.port).predict({'instances': [{}]})
   assert status == 503, body
+  status, body, _ = Client(srv.port).predict({'instances': [{}]}, '/versions/3')
+  assert status == 409 and 'rejected' in body['error']
 
 
 def test_rejected_version_is_not_picked_as_stable(root, bank, tmp_path):
   _, rows = bank
   serving_root = root({1: 'stable', 2: 'flaky', 3: 'good'})
-  rollout.write_state(serving_root, MODEL, rollout.RolloutResult(
-      decision=rollout.PROMOTED, reason='', model=MODEL, candidate=1))
-  result = rollout.run_rollout(MODEL, 2, rows, SPEC, config(steps=[50, 100]),
-                               serving_root=serving_root)
-  assert result.decision == rollout.ROLLED_BACK
-  state = rollout.read_state(serving_root, MODEL)
-  assert state['stable'] == 1 and state['rolled_back'] == [2]
+  routing_store.write(routing_store.state_path(serving_root, MODEL),
+                      routing_store.SavedRouting(labels={'stable': 1}))
+  result = engine.run_rollout(MODEL, 2, rows, SPEC, config(steps=[50, 100]),
+                              serving_root=serving_root)
+  assert result.decision == config_lib.ROLLED_BACK
+  saved = routing_store.read(routing_store.state_path(serving_root, MODEL))
+  assert saved.labels == {'stable': 1} and list(saved.rejected) == [2]
   # Without the state's stable, the newest version no rollout rejected.
   os.remove(os.path.join(serving_root, MODEL, '1', 'saved_model.pb'))
   os.rename(os.path.join(serving_root, MODEL, '1'), os.path.join(serving_root, 'gone'))
-  assert rollout.stable_from_disk(serving_root, MODEL, 4) == (
-      3, 'stable 3: the newest other version (no rollout state)')
+  assert state_lib.stable_from_disk(serving_root, MODEL, 4) == (
+      3, 'stable 3: the newest other version (no routing state)')
 
 
 def test_replay_loaders_csv_and_examples(tmp_path):
@@ -204,10 +216,10 @@ def test_replay_loaders_csv_and_examples(tmp_path):
                 'home_ownership', 'employment_type', 'outcome'])
     w.writerow(['a1', '50000', '', '700', 'RENT', '', 'default'])
     w.writerow(['a2', '60000', '1000', '650', 'OWN', 'salaried', ''])
-  rows = rollout.load_replay_csv(path, SPEC)
+  rows = replay.load_replay_csv(path, SPEC)
   assert [(r.key, r.label) for r in rows] == [('a1', 2), ('a2', -1)]
   inputs = {'annual_income': 'float', 'loan_amount': 'float', 'employment_type': 'string'}
-  assert rollout.make_instance(rows[0].values, inputs) == {
+  assert replay.make_instance(rows[0].values, inputs) == {
       'annual_income': 50000.0, 'loan_amount': None, 'employment_type': ''}
 
   split = tmp_path / 'Split-test'
@@ -222,9 +234,9 @@ def test_replay_loaders_csv_and_examples(tmp_path):
           [] if income is None else [income])
       ex.features.feature['outcome'].bytes_list.value.append(outcome)
       w.write(ex.SerializeToString())
-  rows = rollout.load_replay_examples(str(split), SPEC)
+  rows = replay.load_replay_examples(str(split), SPEC)
   assert [(r.key, r.label) for r in rows] == [('e0', 1), ('e1', 0)]
-  assert rollout.make_instance(rows[1].values, {'annual_income': 'float',
+  assert replay.make_instance(rows[1].values, {'annual_income': 'float',
                                                 'credit_score': 'float'}) == {
       'annual_income': None, 'credit_score': 601.0}
 
@@ -235,20 +247,20 @@ def test_replay_loaders_csv_and_examples(tmp_path):
   column, factor, times = taxi.label_rule
   big = {column: 5.0, times: 10.0}
   small = {column: 1.0, times: 10.0}
-  assert [r.label for r in rollout.rows_from_dicts([big, small, {times: 1.0}], taxi)] == [
+  assert [r.label for r in replay.rows_from_dicts([big, small, {times: 1.0}], taxi)] == [
       int(5.0 > factor * 10.0), int(1.0 > factor * 10.0), -1]
 
 
 def test_config_validation_and_loopback_only():
   for steps in ([], [5, 50], [50, 25, 100], [0, 100], [5, 150]):
-    with pytest.raises(rollout.RolloutError):
-      rollout.RolloutConfig(steps=steps).validate()
-  with pytest.raises(rollout.RolloutError, match='not on loopback'):
-    rollout.ServerClient('http://10.1.2.3:8501', MODEL)
-  with pytest.raises(rollout.RolloutError, match='must look like'):
-    rollout.ServerClient('127.0.0.1:8501', MODEL)
-  rollout.ServerClient('http://localhost:8501', MODEL)
-  rollout.ServerClient('http://[::1]:8501', MODEL)
+    with pytest.raises(config_lib.RolloutError):
+      config_lib.RolloutConfig(steps=steps).validate()
+  with pytest.raises(config_lib.RolloutError, match='not on loopback'):
+    client_lib.ServerClient('http://10.1.2.3:8501', MODEL)
+  with pytest.raises(config_lib.RolloutError, match='must look like'):
+    client_lib.ServerClient('127.0.0.1:8501', MODEL)
+  client_lib.ServerClient('http://localhost:8501', MODEL)
+  client_lib.ServerClient('http://[::1]:8501', MODEL)
 
 
 def test_cli_rolls_out_against_a_running_server(root, bank, live_server, tmp_path):
@@ -269,13 +281,13 @@ def test_cli_rolls_out_against_a_running_server(root, bank, live_server, tmp_pat
     json.dump(tu.TOY_DESCRIPTION, f)
   out = str(tmp_path / 'out')
   proc = subprocess.run(
-      [sys.executable, '-m', 'rollout.rollout', '--model-name', MODEL, '--candidate', '2',
+      [sys.executable, '-m', 'cli.rollout', '--model-name', MODEL, '--candidate', '2',
        '--replay', path, '--labels', labels, '--server-url', srv.url, '--description', description,
        '--steps', '25,100', '--thresholds', '{"min_samples": 25}', '--concurrency', '2',
        '--out', out, '--log-level', 'WARNING'],
       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
       capture_output=True, text=True, timeout=120,
-      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', SERVING_ADMIN_TOKEN=srv.admin_token))
   assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
   assert 'candidate 2: promoted at step 2 (100%)' in proc.stdout
   assert srv.routing_state(MODEL).labels == {'stable': 2, 'previous': 1}

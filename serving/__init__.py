@@ -1,11 +1,9 @@
 """Model serving: a TensorFlow-Serving-compatible REST server with progressive delivery.
 
-Modules:
-  server       ModelServer (HTTP API, admin API, CLI: python -m serving.server)
-  model_store  ModelStore / LoadedModel: loading, contract check, smoke test
-  router       Router: labels, sticky canary split, shadow, blue-green, rollback
-  monitoring   ServingMetrics: Prometheus software/input/output metrics
-  request_log  RequestLog / RequestLogReader: JSON Lines log per model version
-  rest_codec   TF Serving JSON <-> tensors
-  toy_model    a SavedModel with the Trainer's serving contract (tests, benchmark)
+Modules (see serving/README.md): server (ModelServer, the facade), http_app
+(Tornado listeners and limits), request_body, admin (bearer-token admin API),
+config (Limits), predictor (predict path, request log, shadow), router
+(labels, canary, lease, shadow, blue-green, rejection), routing_store (the
+durable routing state), model_store and contract (loading, smoke test),
+status, metrics, request_log, rest_codec, responses. Command line: cli/serve.py.
 """

@@ -138,7 +138,9 @@ def examples_to_features(serialized: np.ndarray,
   """Decodes serialized tf.Examples into one array per feature (for metrics/logs).
 
   `expected` maps feature name -> 'float32' | 'string' so a feature absent from
-  every example still shows up as missing. Only the first value of each feature
+  every example still shows up as missing; with it, features it does not name
+  are dropped (a client must not mint metric label values by inventing
+  feature names). Only the first value of each feature
   is kept; absent values are NaN / "". Undecodable records count as all-missing.
   """
   from tensorflow.core.example import example_pb2  # pylint: disable=g-import-not-at-top
@@ -153,6 +155,8 @@ def examples_to_features(serialized: np.ndarray,
       continue
     row = {}
     for name, feat in ex.features.feature.items():
+      if expected is not None and name not in expected:
+        continue
       which = feat.WhichOneof('kind')
       if which == 'bytes_list':
         row[name] = feat.bytes_list.value[0] if feat.bytes_list.value else b''

@@ -31,88 +31,19 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 import numpy as np  # noqa: E402
 
 from serving import rest_codec  # noqa: E402
+from serving.contract import (Contract, ContractError,  # noqa: E402
+                              ModelLoadError, check_outputs, smoke_batch,
+                              takes_serialized_examples)
 from serving.rest_codec import RequestError, SignatureInfo, TensorInfo  # noqa: E402
 
 _LOG = logging.getLogger(__name__)
 
-DEFAULT_SIGNATURE = 'serving_default'
 
 # TF Serving's ModelVersionStatus states.
 LOADING = 'LOADING'
 AVAILABLE = 'AVAILABLE'
 UNLOADING = 'UNLOADING'
 END = 'END'
-
-
-class ModelLoadError(Exception):
-  """A version could not be made available; the message says why."""
-
-  def __init__(self, message: str, error_code: str = 'UNKNOWN'):
-    super().__init__(message)
-    self.error_code = error_code
-
-
-class ContractError(ModelLoadError):
-
-  def __init__(self, message: str):
-    super().__init__(message, 'FAILED_PRECONDITION')
-
-
-@dataclasses.dataclass(frozen=True)
-class Contract:
-  """What a model must offer to be served (see the project's Trainer export).
-
-  `required_signature` must exist; its inputs must be batched rank-1 tensors of
-  `input_dtypes`; it and every other signature that has any of
-  `required_outputs` must have all of them with the given dtype and rank.
-  """
-  required_signature: str = DEFAULT_SIGNATURE
-  input_dtypes: Tuple[str, ...] = ('float32', 'string')
-  input_rank: Optional[int] = 1
-  required_outputs: Tuple[Tuple[str, str, int], ...] = (
-      ('probabilities', 'float32', 2),
-      ('class_ids', 'int64', 1),
-      ('classes', 'string', 1),
-  )
-
-  def check(self, signatures: Mapping[str, SignatureInfo]) -> None:
-    if self.required_signature not in signatures:
-      raise ContractError(
-          f'signature "{self.required_signature}" is missing; the model has '
-          f'{sorted(signatures)}')
-    sig = signatures[self.required_signature]
-    if not sig.inputs:
-      raise ContractError(f'signature "{sig.name}" has no inputs')
-    for name, info in sig.inputs.items():
-      if info.dtype not in self.input_dtypes:
-        raise ContractError(
-            f'signature "{sig.name}" input "{name}" has dtype {info.dtype}; the '
-            f'contract allows {list(self.input_dtypes)}')
-      if self.input_rank is not None and (not info.rank_known or
-                                          len(info.shape) != self.input_rank or
-                                          info.shape[0] is not None):
-        raise ContractError(
-            f'signature "{sig.name}" input "{name}" has shape '
-            f'{_shape_repr(info)}; the contract needs [None] (one value per instance)')
-    required_names = {n for n, _, _ in self.required_outputs}
-    for s in signatures.values():
-      if s.name != self.required_signature and not required_names & set(s.outputs):
-        continue
-      for name, dtype, rank in self.required_outputs:
-        info = s.outputs.get(name)
-        if info is None:
-          raise ContractError(
-              f'signature "{s.name}" lacks output "{name}"; it has {sorted(s.outputs)}')
-        if info.dtype != dtype or (info.rank_known and len(info.shape) != rank):
-          raise ContractError(
-              f'signature "{s.name}" output "{name}" is {info.dtype} '
-              f'{_shape_repr(info)}; the contract needs {dtype} of rank {rank}')
-
-
-def _shape_repr(info: TensorInfo) -> str:
-  if not info.rank_known:
-    return '<unknown rank>'
-  return '[' + ', '.join('None' if d is None else str(d) for d in info.shape) + ']'
 
 
 @dataclasses.dataclass
@@ -182,49 +113,6 @@ def _first_line(text: str) -> str:
   text = (text or '').strip()
   return text.splitlines()[0] if text else 'unknown error'
 
-
-def _smoke_batch(sig: SignatureInfo) -> Dict[str, np.ndarray]:
-  """Two rows: zeros/empty strings and missing values (NaN/empty strings)."""
-  tensors = {}
-  for name, info in sig.inputs.items():
-    dims = [2] + [1 if d is None else d for d in info.shape[1:]] if info.rank_known else [2]
-    if info.dtype == 'string':
-      arr = np.full(dims, b'', dtype=object)
-    elif info.dtype in rest_codec.FLOAT_KINDS:
-      arr = np.zeros(dims, dtype=info.np_dtype)
-      arr[1] = np.nan
-    else:
-      arr = np.zeros(dims, dtype=info.np_dtype)
-    tensors[name] = arr
-  return tensors
-
-
-def _takes_serialized_examples(sig: SignatureInfo) -> bool:
-  return (len(sig.inputs) == 1 and 'examples' in sig.inputs and
-          sig.inputs['examples'].dtype == 'string')
-
-
-def check_outputs(sig: SignatureInfo, outputs: Mapping[str, np.ndarray], batch: int,
-                  contract: Optional[Contract]) -> None:
-  """Raises ValueError when outputs are not a sane answer for `batch` rows."""
-  for name, arr in outputs.items():
-    if arr.ndim == 0 or arr.shape[0] != batch:
-      raise ValueError(f'output "{name}" has shape {list(arr.shape)} for a batch of {batch}')
-    if arr.dtype.kind == 'f' and not np.isfinite(arr).all():
-      raise ValueError(f'output "{name}" has NaN or infinite values')
-  if contract is None or 'probabilities' not in outputs:
-    return
-  probs = outputs['probabilities']
-  if probs.ndim != 2 or probs.shape[1] < 2:
-    raise ValueError(f'"probabilities" has shape {list(probs.shape)}; expected [batch, K>=2]')
-  if (probs < -1e-4).any() or (probs > 1 + 1e-4).any():
-    raise ValueError('"probabilities" has values outside [0, 1]')
-  if not np.allclose(probs.sum(axis=1), 1.0, atol=1e-3):
-    raise ValueError('"probabilities" rows do not sum to 1')
-  if 'class_ids' in outputs:
-    ids = outputs['class_ids']
-    if (ids < 0).any() or (ids >= probs.shape[1]).any():
-      raise ValueError(f'"class_ids" outside [0, {probs.shape[1]})')
 
 
 def _fingerprint(path: str) -> Tuple:
@@ -339,19 +227,24 @@ class ModelStore:
       return {}
     out = {}
     for n in names:
-      if n.isdigit() and int(n) > 0 and os.path.isdir(os.path.join(self.base_path, n)):
+      if (n.isascii() and n.isdigit() and int(n) > 0 and
+          os.path.isdir(os.path.join(self.base_path, n))):
         out[int(n)] = os.path.join(self.base_path, n)
     return out
 
-  def scan(self, settle: bool = True) -> ScanResult:
+  def scan(self, settle: bool = True, skip: Iterable[int] = ()) -> ScanResult:
     """Loads every version directory not yet loaded (oldest first).
 
     A version that failed before is retried only if its files changed.
     Never raises for a bad version; the result and `statuses()` tell.
     settle=False ignores `settle_seconds` (e.g. the scan at start-up).
+    Versions in `skip` (rejected ones) are not loaded.
     """
     result = ScanResult()
+    skip = set(skip)
     for version, path in sorted(self.version_dirs().items()):
+      if version in skip:
+        continue
       with self._lock:
         if version in self._models:
           continue
@@ -437,13 +330,13 @@ class ModelStore:
   def _smoke_test(self, model: LoadedModel) -> None:
     runs = []
     for sig in model.signatures.values():
-      if _takes_serialized_examples(sig):
+      if takes_serialized_examples(sig):
         # "" is a tf.Example with every feature missing, which the Trainer's
         # serving_examples/transform_features rightly reject (their features
         # are required); serving_default checks the same graph on raw values.
         continue
       if all(i.rank_known and i.shape and i.shape[0] is None for i in sig.inputs.values()):
-        runs.append((sig, _smoke_batch(sig), 2))
+        runs.append((sig, smoke_batch(sig), 2))
     if self.smoke_instances:
       try:
         req = rest_codec.decode_request({'instances': self.smoke_instances},

@@ -18,9 +18,17 @@ One record per predicted instance:
 Writes: all records of one call are encoded first and then written with one
 `os.write` on an O_APPEND descriptor while holding that file's lock, so
 concurrent writers never interleave or lose lines; there is no user-space
-buffer (every write reaches the OS before `write()` returns), and `fsync=True`
-also forces it to disk before returning. A crash can at worst leave a torn
-last line, which the reader skips (and counts).
+buffer (every write reaches the OS before `write()` returns). A write that
+fails half-way (disk full) is cut back at once, so the next record never
+continues a fragment. Durability is group commit: with `fsync_interval_ms`
+a background thread fsyncs every file written since its last round, outside
+the writers' locks, so requests never wait for a disk flush; `close()` (the
+server's shutdown) fsyncs everything. A crash can at worst leave a torn last
+line, which the reader skips (and counts).
+
+Segments are numbered monotonically from the highest number on disk, so
+deleting old segments (retention) never makes rotation reuse a number.
+Directories are 0700 and files 0600: requests hold personal data.
 """
 
 import datetime
@@ -28,12 +36,16 @@ import json
 import logging
 import math
 import os
+import re
 import threading
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 _LOG = logging.getLogger(__name__)
 
 ACTIVE_NAME = 'requests.jsonl'
+_SEGMENT = re.compile(r'^requests\.(\d+)\.jsonl$')
+FILE_MODE = 0o600
+DIR_MODE = 0o700
 
 
 def _sanitize(value: Any) -> Any:
@@ -49,6 +61,8 @@ def _sanitize(value: Any) -> Any:
     return _sanitize(value.tolist())
   return value
 
+
+DEFAULT_FSYNC_INTERVAL_MS = 50.0
 
 _ENCODER = json.JSONEncoder(separators=(',', ':'), ensure_ascii=False, allow_nan=False)
 
@@ -75,6 +89,7 @@ class _LogFile:
     self.fd: Optional[int] = None
     self.size = 0
     self.segment = 0
+    self.dirty = False
 
   @property
   def path(self) -> str:
@@ -82,8 +97,10 @@ class _LogFile:
 
   def open(self) -> None:
     if self.fd is None:
-      os.makedirs(self.directory, exist_ok=True)
-      self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+      for d in (os.path.dirname(self.directory), self.directory):  # <model>/<version>
+        os.makedirs(d, mode=DIR_MODE, exist_ok=True)
+      self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+      os.fchmod(self.fd, FILE_MODE)
       self.size = os.fstat(self.fd).st_size
       if self.size:
         # A crash may have left a torn last line: terminate it so the next
@@ -93,9 +110,8 @@ class _LogFile:
           if fh.read(1) != b'\n':
             os.write(self.fd, b'\n')
             self.size += 1
-      segments = [n for n in os.listdir(self.directory)
-                  if n.startswith('requests.') and n != ACTIVE_NAME and n.endswith('.jsonl')]
-      self.segment = len(segments)
+      numbers = [int(m.group(1)) for m in map(_SEGMENT.match, os.listdir(self.directory)) if m]
+      self.segment = max(numbers, default=0)
 
   def close(self) -> None:
     if self.fd is not None:
@@ -103,18 +119,42 @@ class _LogFile:
       self.fd = None
 
 
+def _append_all(f: _LogFile, data: bytes) -> None:
+  """Appends `data` whole, or cuts the file back to where it was and raises."""
+  view = memoryview(data)
+  try:
+    while view:
+      view = view[os.write(f.fd, view):]
+  except OSError:
+    if len(view) != len(data):
+      os.ftruncate(f.fd, f.size)  # no fragment for the next record to continue
+    raise
+  f.size += len(data)
+
+
 class RequestLog:
   """Thread-safe appender of request records (one directory per model version)."""
 
   def __init__(self, directory: str, fsync: bool = False,
-               max_file_bytes: Optional[int] = None):
+               max_file_bytes: Optional[int] = None,
+               fsync_interval_ms: Optional[float] = None):
+    """fsync=True alone means group commit every DEFAULT_FSYNC_INTERVAL_MS."""
     self.directory = directory
-    self.fsync = fsync
+    if fsync and fsync_interval_ms is None:
+      fsync_interval_ms = DEFAULT_FSYNC_INTERVAL_MS
+    self.fsync_interval_ms = fsync_interval_ms
     self.max_file_bytes = max_file_bytes
     self._files: Dict[Tuple[str, str], _LogFile] = {}
     self._files_lock = threading.Lock()
     self._closed = False
-    os.makedirs(directory, exist_ok=True)
+    self._stop = threading.Event()
+    self.fsync_rounds = 0
+    os.makedirs(directory, mode=DIR_MODE, exist_ok=True)
+    self._syncer = None
+    if fsync_interval_ms:
+      self._syncer = threading.Thread(target=self._sync_loop, name='request-log-fsync',
+                                      daemon=True)
+      self._syncer.start()
 
   def path_for(self, model: str, version: Any) -> str:
     return os.path.join(self.directory, model, str(version), ACTIVE_NAME)
@@ -140,37 +180,57 @@ class RequestLog:
       f.open()
       if self.max_file_bytes and f.size > 0 and f.size + len(data) > self.max_file_bytes:
         self._rotate(f)
-      view = memoryview(data)
-      while view:
-        written = os.write(f.fd, view)
-        view = view[written:]
-      f.size += len(data)
-      if self.fsync:
-        os.fsync(f.fd)
+      _append_all(f, data)
+      f.dirty = True
     return len(records)
 
+  def _sync_loop(self) -> None:
+    while not self._stop.wait(self.fsync_interval_ms / 1000.0):
+      try:
+        self.flush()
+      except OSError as e:
+        _LOG.error('request log fsync failed: %s', e)
+
   def _rotate(self, f: _LogFile) -> None:
+    if f.dirty:
+      os.fsync(f.fd)
+      f.dirty = False
     f.close()
     f.segment += 1
     os.replace(f.path, os.path.join(f.directory, f'requests.{f.segment:06d}.jsonl'))
     f.open()
 
   def flush(self) -> None:
-    """Forces everything written so far to disk (fsync of every open file)."""
+    """Forces everything written so far to disk (fsync of every dirty file).
+
+    The file lock is held only to duplicate the descriptor: writers go on
+    appending while the disk flushes.
+    """
     with self._files_lock:
       files = list(self._files.values())
     for f in files:
       with f.lock:
-        if f.fd is not None:
-          os.fsync(f.fd)
+        if f.fd is None or not f.dirty:
+          continue
+        fd = os.dup(f.fd)
+        f.dirty = False
+      try:
+        os.fsync(fd)
+      finally:
+        os.close(fd)
+    self.fsync_rounds += 1
 
   def close(self) -> None:
+    """Stops the group commit, fsyncs and closes every file."""
+    self._stop.set()
+    if self._syncer is not None:
+      self._syncer.join(timeout=10)
     with self._files_lock:
       self._closed = True
       files = list(self._files.values())
     for f in files:
       with f.lock:
-        if f.fd is not None and self.fsync:
+        if f.fd is not None:
           os.fsync(f.fd)
         f.close()
 

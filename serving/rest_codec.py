@@ -106,7 +106,15 @@ def _convert_scalar(value: Any, info: TensorInfo, where: str) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
       raise RequestError(f'{where}: expected a number (or null) for {kind} input, '
                          f'got {_type_name(value)} {_short(value)}')
-    return float(value)
+    try:
+      number = float(value)
+    except OverflowError:
+      raise RequestError(f'{where}: the number {_short(value)} is too large for a '
+                         f'{kind} input') from None
+    if not math.isfinite(number):
+      raise RequestError(f'{where}: the number {_short(value)} is not finite; send null '
+                         f'for a missing value')
+    return number
   if kind == 'string':
     if value is None:
       return b''
@@ -130,6 +138,8 @@ def _convert_scalar(value: Any, info: TensorInfo, where: str) -> Any:
 
 
 def _short(value: Any) -> str:
+  if isinstance(value, int) and abs(value) > 10**30:
+    return f'<an integer of {len(str(abs(value)))} digits>'
   text = repr(value)
   return text if len(text) <= 40 else text[:37] + '...'
 
@@ -173,7 +183,8 @@ def _shape_str(shape: Sequence[Optional[int]]) -> str:
 def decode_request(body: Any,
                    signatures: Mapping[str, SignatureInfo],
                    default_signature: str = 'serving_default',
-                   key_field: Optional[str] = None) -> DecodedRequest:
+                   key_field: Optional[str] = None,
+                   max_instances: Optional[int] = None) -> DecodedRequest:
   """Validates a parsed JSON request body and turns it into input arrays.
 
   Args:
@@ -183,6 +194,7 @@ def decode_request(body: Any,
     key_field: an instance field that is a request key rather than a model input
       (e.g. `application_id`); it is taken out of the instances (unless the
       signature has an input of that name) and returned per row.
+    max_instances: larger batches are refused (413) before any conversion.
   """
   if not isinstance(body, dict):
     raise RequestError(f'request body must be a JSON object, got {_type_name(body)}')
@@ -204,8 +216,19 @@ def decode_request(body: Any,
                        '(columnar format)')
   strip_key = key_field if key_field and key_field not in sig.inputs else None
   if has_instances:
+    if max_instances and isinstance(body['instances'], list):
+      _check_batch(len(body['instances']), max_instances)
     return _decode_rows(body['instances'], sig, strip_key)
-  return _decode_columns(body['inputs'], sig, strip_key)
+  decoded = _decode_columns(body['inputs'], sig, strip_key)
+  if max_instances:
+    _check_batch(decoded.batch_size, max_instances)
+  return decoded
+
+
+def _check_batch(size: int, max_instances: int) -> None:
+  if size > max_instances:
+    raise RequestError(f'{size} instances in one request exceed the limit of '
+                       f'{max_instances} (max_instances); send smaller batches', 413)
 
 
 def _is_b64(value: Any) -> bool:

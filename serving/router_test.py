@@ -154,3 +154,54 @@ def test_references():
   r.set_labels({'stable': 1, 'canary': 2})
   r.set_shadow(3)
   assert r.references(1) == ['stable'] and r.references(3) == ['shadow']
+
+
+# ----------------------------------------------------------------- issue 14
+def test_rejected_version_is_unroutable_until_named_again():
+  r = make_router()
+  r.set_labels({'stable': 1})
+  r.set_canary(2, 50)
+  r.reject(2, 'error_rate breach')
+  assert r.state.labels == {'stable': 1} and r.state.canary_weight == 0
+  assert r.is_rejected(2) and r.state.rejected[2] == 'error_rate breach'
+  assert {r.route(f'k{i}').version for i in range(200)} == {1}
+  r.rollback()  # undoing the rejection's swap must not bring the canary back
+  assert r.is_rejected(2) and 'canary' not in r.state.labels
+  r.set_canary(2, 10)  # on purpose
+  assert not r.is_rejected(2)
+
+
+def test_canary_lease_expires_to_zero_unless_renewed():
+  r = make_router()
+  r.set_labels({'stable': 1})
+  r.set_canary(2, 100, lease_seconds=0.2)
+  assert r.route('k').version == 2
+  time.sleep(0.3)
+  assert r.route('k').version == 1  # expired: weight counts as 0 at once
+  assert r.expire_lease() and r.state.canary_weight == 0
+  r.set_canary(2, 100, lease_seconds=5)
+  r.set_canary(2, 100, lease_seconds=5)  # a renewal keeps it
+  assert r.route('k').version == 2 and not r.expire_lease()
+
+
+def test_persist_failure_refuses_the_change():
+  from serving.router import PersistError  # pylint: disable=g-import-not-at-top
+  saved = []
+
+  def persist(state):
+    if state.labels.get('stable') == 2:
+      raise OSError(28, 'No space left on device')
+    saved.append(state)
+
+  r = make_router(persist=persist)
+  r.set_labels({'stable': 1})
+  with pytest.raises(PersistError, match='not made'):
+    r.promote(2)
+  assert r.state.labels == {'stable': 1} and saved[-1].labels == {'stable': 1}
+
+
+@pytest.mark.parametrize('version', ['١', '٢٣', '1e3', '-1', True, 2**70, '9' * 40])
+def test_versions_must_be_ascii_positive_integers(version):
+  r = make_router()
+  with pytest.raises(RoutingError):
+    r.set_labels({'stable': version})

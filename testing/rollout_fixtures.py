@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import description  # noqa: E402
 from testing import faulty_model  # noqa: E402
 from testing import toy_model  # noqa: E402
-from rollout.rollout import ReplayRow  # noqa: E402
+from rollout.replay import ReplayRow  # noqa: E402
 
 MODEL = 'credit_risk'
 ID = 'application_id'

@@ -35,14 +35,18 @@ def add_version(root: str, version: int, name: str, model_bank: Dict[str, str]) 
 class Client:
   """Tiny keep-alive JSON client for one server (one connection, not thread-safe)."""
 
-  def __init__(self, port: int, timeout: float = 30.0):
+  def __init__(self, port: int, timeout: float = 30.0, admin_token: Optional[str] = None):
+    """admin_token: sent as a bearer token with every /v1/admin/ call."""
     self.port = port
+    self.admin_token = admin_token
     self.conn = http.client.HTTPConnection('127.0.0.1', port, timeout=timeout)
 
   def request(self, method: str, path: str, body: Any = None, raw: Optional[bytes] = None,
               headers: Optional[Dict[str, str]] = None) -> Tuple[int, Any, Dict[str, str]]:
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     hdrs = {'Content-Type': 'application/json'}
+    if self.admin_token and path.startswith('/v1/admin/'):
+      hdrs['Authorization'] = f'Bearer {self.admin_token}'
     hdrs.update(headers or {})
     self.conn.request(method, path, body=data, headers=hdrs)
     resp = self.conn.getresponse()

@@ -11,7 +11,9 @@ from tfx.types import channel
 from tfx.types import standard_artifacts
 
 from components.canary_rollout import component as canary_rollout
-from rollout import rollout
+from metadata.artifacts import RolloutDecision
+from rollout import config as config_lib
+from serving import routing_store
 from testing import rollout_fixtures as tu
 
 MODEL = tu.MODEL
@@ -72,7 +74,7 @@ def run_executor(tmp_path, pushed_props, examples_dir=None, **kw):
     ex.uri = examples_dir
     ex.split_names = artifact_utils.encode_split_names(['test'])
     inputs[canary_rollout.EXAMPLES_KEY] = [ex]
-  out = canary_rollout.RolloutDecision()
+  out = RolloutDecision()
   out.uri = str(tmp_path / 'decision')
   os.makedirs(out.uri)
   canary_rollout.Executor().Do(inputs, {canary_rollout.ROLLOUT_DECISION_KEY: [out]},
@@ -107,7 +109,8 @@ def test_executor_rolls_back_a_failing_candidate(tmp_path, bank):
   assert os.path.exists(os.path.join(out.uri, 'rollout.png'))
   # The in-process server's request log is kept with the decision.
   assert os.listdir(os.path.join(out.uri, 'requests', MODEL)) != []
-  assert rollout.read_state(os.path.dirname(model_dir), MODEL)['rolled_back'] == [2]
+  saved = routing_store.read(routing_store.state_path(os.path.dirname(model_dir), MODEL))
+  assert list(saved.rejected) == [2]
   # ... and the same plan for a cluster, as KServe manifests.
   with open(os.path.join(out.uri, 'kserve', 'plan.json')) as f:
     stages = [s['stage'] for s in json.load(f)['stages']]
@@ -123,7 +126,7 @@ def test_executor_skips_a_model_that_was_not_pushed(tmp_path):
 
 
 def test_component_refuses_bad_parameters():
-  with pytest.raises(rollout.RolloutError, match='last step must be 100'):
+  with pytest.raises(config_lib.RolloutError, match='last step must be 100'):
     component(steps=[5, 50])
   with pytest.raises(ValueError, match='unknown guardrail threshold'):
     component(thresholds={'max_latency': 3})
@@ -131,6 +134,17 @@ def test_component_refuses_bad_parameters():
     canary_rollout.CanaryRollout(
         pushed_model=channel.Channel(type=standard_artifacts.PushedModel),
         dataset_description=SPEC.to_config())
+
+
+def test_description_parameter_and_remote_server_flag():
+  import description  # pylint: disable=g-import-not-at-top
+  node = component(server_url='http://10.0.0.5:8501', allow_non_loopback=True)
+  props = node.exec_properties
+  assert description.from_exec_property(props[description.EXEC_PROPERTY]).name == SPEC.name
+  assert props['allow_non_loopback'] == 1 and props['server_url'] == 'http://10.0.0.5:8501'
+  assert component(dataset_description=SPEC).exec_properties[
+      description.EXEC_PROPERTY] == props[description.EXEC_PROPERTY]
+  assert component().exec_properties['allow_non_loopback'] == 0
 
 
 def test_pipeline_run_records_the_decision_in_ml_metadata(tmp_path, bank):
@@ -169,4 +183,5 @@ def test_pipeline_run_records_the_decision_in_ml_metadata(tmp_path, bank):
   assert all(v in ('pass', 'insufficient', 'skipped') for s in steps
              for v in s['checks'].values())
   assert os.path.exists(os.path.join(decision.uri, 'rollout.html'))
-  assert rollout.read_state(os.path.dirname(model_dir), MODEL)['stable'] == 2
+  saved = routing_store.read(routing_store.state_path(os.path.dirname(model_dir), MODEL))
+  assert saved.labels['stable'] == 2

@@ -1,0 +1,111 @@
+"""Roll a candidate model version out behind guardrails (see rollout.engine).
+
+  python -m cli.rollout --candidate 1732262400 --replay held_out.csv \\
+      [--serving-root DIR --model-name credit_risk] [--labels outcomes.csv] \\
+      [--server-url http://127.0.0.1:8501] [--allow-non-loopback] [--out DIR]
+
+Without --server-url a server is started in-process over the serving root.
+With it, the admin token comes from $SERVING_ADMIN_TOKEN or --admin-token-file
+(the file the server wrote at start), never from the command line, where
+every local user could read it. Exit code 0: promoted or already stable;
+1: rolled back; 2: the rollout could not run.
+"""
+
+import argparse
+import glob
+import json
+import logging
+import os
+import sys
+from typing import List, Optional
+
+import description
+from cli import common
+from cli import serving_location
+from rollout import replay
+from rollout import report
+from rollout.config import (ALREADY_STABLE, CANARY_MODE, DEFAULT_LEASE_SECONDS,
+                            DEFAULT_STEPS, PROMOTED, SHADOW_MODE, RolloutConfig,
+                            RolloutError, thresholds_for)
+from rollout.engine import run_rollout
+
+TOKEN_ENV = 'SERVING_ADMIN_TOKEN'
+
+
+def _parser() -> argparse.ArgumentParser:
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  p = argparse.ArgumentParser(prog='python -m cli.rollout', description=__doc__.split('\n')[0],
+                              allow_abbrev=False)
+  serving_location.add_arguments(p)
+  p.add_argument('--candidate', type=int, required=True, help='the version to roll out')
+  p.add_argument('--replay', required=True,
+                 help='held-out rows: a CSV file, a directory of CSVs (a span), or an '
+                      'ExampleGen split directory of gzipped TFRecords')
+  p.add_argument('--labels', help='delayed labels: a CSV with the id and label columns, '
+                 'joined to the replayed requests by id (default: the replay rows\' labels)')
+  p.add_argument('--server-url', help='reach this server (default: start one in-process)')
+  p.add_argument('--allow-non-loopback', action='store_true',
+                 help='allow a --server-url that is not on loopback (a remote server)')
+  p.add_argument('--admin-token-file', help=f'file holding the admin token (default: '
+                 f'${TOKEN_ENV})')
+  p.add_argument('--description', default=os.path.join(repo, 'data', 'descriptions',
+                                                       'credit_risk.yaml'))
+  p.add_argument('--steps', default=','.join(f'{s:g}' for s in DEFAULT_STEPS))
+  p.add_argument('--mode', default='auto', choices=('auto', CANARY_MODE, SHADOW_MODE))
+  p.add_argument('--thresholds', help='JSON object of guardrail thresholds')
+  p.add_argument('--lease-seconds', type=float, default=DEFAULT_LEASE_SECONDS,
+                 help='the canary weight falls back to 0 unless renewed within this')
+  p.add_argument('--max-rows', type=int, default=5000)
+  p.add_argument('--max-seconds-per-step', type=float, default=300.0)
+  p.add_argument('--concurrency', type=int, default=4)
+  p.add_argument('--request-log-dir')
+  p.add_argument('--out', help='write rollout.json/.png/.html here')
+  p.add_argument('--log-level', default='INFO')
+  return p
+
+
+def _admin_token(args: argparse.Namespace) -> Optional[str]:
+  if args.admin_token_file:
+    with open(args.admin_token_file, encoding='utf-8') as f:
+      return f.read().strip()
+  return os.environ.get(TOKEN_ENV) or None
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  args = _parser().parse_args(argv)
+  logging.basicConfig(level=args.log_level.upper(),
+                      format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+  spec = description.load(args.description)
+  try:
+    if args.server_url and args.model_name:
+      serving_root, model_name = args.serving_root, args.model_name
+    else:
+      serving_root, model_name = serving_location.resolve(args)
+    if os.path.isdir(args.replay) and not glob.glob(os.path.join(args.replay, '*.csv')):
+      rows = replay.load_replay_examples(args.replay, spec, args.max_rows)
+    else:
+      rows = replay.load_replay_csv(args.replay, spec, args.max_rows)
+    config = RolloutConfig(
+        steps=[float(s) for s in args.steps.split(',')], mode=args.mode,
+        thresholds=thresholds_for(spec, json.loads(args.thresholds or '{}')),
+        max_requests_per_step=args.max_rows, lease_seconds=args.lease_seconds,
+        max_seconds_per_step=args.max_seconds_per_step, concurrency=args.concurrency)
+    result = run_rollout(model_name, args.candidate, rows, spec, config,
+                         server_url=args.server_url, serving_root=serving_root,
+                         request_log_dir=args.request_log_dir,
+                         admin_token=_admin_token(args),
+                         allow_non_loopback=args.allow_non_loopback,
+                         replay_source=args.replay,
+                         labels=(replay.load_labels_csv(args.labels, spec)
+                                 if args.labels else None))
+  except (RolloutError, common.LocationError, OSError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  if args.out:
+    report.write_report(result, args.out)
+  print(result.summary_line())
+  return 0 if result.decision in (PROMOTED, ALREADY_STABLE) else 1
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,117 @@
+"""The durable, authoritative routing state of one served model.
+
+One small JSON file per model, `<state_dir>/<model>.routing.json`: labels,
+canary weight and its lease, shadow version, rejected versions (with the
+reason). The server writes it after every routing change and restores it at
+start, so a decision (a promotion, a rollback) survives a restart or a
+`kill -9`; the in-process and remote rollout paths both go through a server,
+so they share it.
+
+Writes are atomic and durable: a temporary file in the same directory is
+written and fsynced, renamed over the old file, and the directory is fsynced
+so the rename itself survives a power cut. A reader sees the old or the new
+state, never a mix. Files are readable by their owner only. A file that
+cannot be read stops the server's start (RoutingStateError names it): guessing
+could put a rejected version back into service.
+"""
+
+import dataclasses
+import json
+import os
+import tempfile
+from typing import Any, Dict, Mapping, Optional
+
+SUFFIX = '.routing.json'
+FORMAT_VERSION = 1
+
+
+class RoutingStateError(ValueError):
+  """The state file exists but cannot be used (corrupt or foreign)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SavedRouting:
+  labels: Mapping[str, int]
+  canary_weight: float = 0.0
+  canary_lease_until: Optional[float] = None  # wall-clock expiry; None = no lease
+  shadow_version: Optional[int] = None
+  rejected: Mapping[int, str] = dataclasses.field(default_factory=dict)  # version -> why
+  generation: int = 0
+  updated_at: float = 0.0
+  reason: str = ''
+
+  def to_json(self) -> Dict[str, Any]:
+    return {
+        'format': FORMAT_VERSION,
+        'labels': {k: int(v) for k, v in sorted(self.labels.items())},
+        'canary_weight': float(self.canary_weight),
+        'canary_lease_until': self.canary_lease_until,
+        'shadow_version': self.shadow_version,
+        'rejected': {str(k): v for k, v in sorted(self.rejected.items())},
+        'generation': int(self.generation),
+        'updated_at': float(self.updated_at),
+        'reason': self.reason,
+    }
+
+  @classmethod
+  def from_json(cls, data: Any, where: str) -> 'SavedRouting':
+    try:
+      if not isinstance(data, dict) or data.get('format') != FORMAT_VERSION:
+        raise ValueError(f'expected an object with "format": {FORMAT_VERSION}')
+      lease = data.get('canary_lease_until')
+      shadow = data.get('shadow_version')
+      return cls(
+          labels={str(k): int(v) for k, v in data.get('labels', {}).items()},
+          canary_weight=float(data.get('canary_weight', 0.0)),
+          canary_lease_until=None if lease is None else float(lease),
+          shadow_version=None if shadow is None else int(shadow),
+          rejected={int(k): str(v) for k, v in data.get('rejected', {}).items()},
+          generation=int(data.get('generation', 0)),
+          updated_at=float(data.get('updated_at', 0.0)),
+          reason=str(data.get('reason', '')))
+    except (TypeError, ValueError, AttributeError) as e:
+      raise RoutingStateError(f'{where}: not a routing state file: {e}') from e
+
+
+def state_path(state_dir: str, model: str) -> str:
+  return os.path.join(state_dir, model + SUFFIX)
+
+
+def read(path: str) -> Optional[SavedRouting]:
+  """The saved state, or None if there is none yet."""
+  try:
+    with open(path, encoding='utf-8') as f:
+      data = json.load(f)
+  except FileNotFoundError:
+    return None
+  except (OSError, ValueError) as e:
+    raise RoutingStateError(f'{path}: cannot read the routing state: {e}') from e
+  return SavedRouting.from_json(data, path)
+
+
+def write(path: str, state: SavedRouting) -> None:
+  """Atomically and durably replaces the state file (see the module docstring)."""
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  data = json.dumps(state.to_json(), indent=1, sort_keys=True).encode('utf-8')
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.')
+  try:
+    os.fchmod(fd, 0o600)
+    view = memoryview(data)
+    while view:
+      view = view[os.write(fd, view):]
+    os.fsync(fd)
+    os.close(fd)
+    fd = -1
+    os.replace(tmp, path)
+  except BaseException:
+    if fd >= 0:
+      os.close(fd)
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+  dir_fd = os.open(directory, os.O_RDONLY)
+  try:
+    os.fsync(dir_fd)
+  finally:
+    os.close(dir_fd)
