@@ -56,7 +56,7 @@ def pushed_model(side_by_side: Optional[Dict]) -> Optional[str]:
   if not side_by_side:
     return None
   work = side_by_side.get('meta', {}).get('work_dir')
-  # Model directories only: CanaryRollout keeps <model>.rollout.json beside them.
+  # Model directories only: the server keeps <model>.routing.json and admin.token beside them.
   found = sorted(p for p in glob.glob(os.path.join(
       work or '/nonexistent', 'round*', 'ours', '*', 'serving', '*')) if os.path.isdir(p))
   return found[-1] if found else None
