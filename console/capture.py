@@ -19,6 +19,8 @@ import threading
 import warnings
 from typing import Iterator, Optional, TextIO
 
+from absl import logging as absl_logging
+
 from console import harmless
 
 LOG_FORMAT = '%(levelname).1s%(asctime)s %(name)s %(filename)s:%(lineno)d] %(message)s'
@@ -88,13 +90,14 @@ def _logging_into(stream: TextIO, level: int) -> Iterator[None]:
   """Python logging (absl's included) and warnings into `stream` only."""
   root = logging.getLogger()
   saved = (root.handlers[:], root.level)
-  absl = logging.getLogger('absl')
-  saved_absl = absl.level
+  # Through absl's flag, not the 'absl' logger's level: TensorFlow resets the
+  # logger to the flag's value (trackable/autotrackable.py, on every export).
+  saved_absl = absl_logging.get_verbosity()
   handler = logging.StreamHandler(stream)
   handler.setFormatter(logging.Formatter(LOG_FORMAT))
   root.handlers = [handler]
   root.setLevel(level)
-  absl.setLevel(level)
+  absl_logging.set_verbosity(absl_logging.converter.standard_to_absl(level))
   logging.captureWarnings(True)
   try:
     with warnings.catch_warnings():
@@ -104,7 +107,7 @@ def _logging_into(stream: TextIO, level: int) -> Iterator[None]:
     logging.captureWarnings(False)
     root.handlers = saved[0]
     root.setLevel(saved[1])
-    absl.setLevel(saved_absl)
+    absl_logging.set_verbosity(saved_absl)
 
 
 @contextlib.contextmanager
