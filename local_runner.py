@@ -156,12 +156,17 @@ def run(args, spec, data_root, span, files, name, work_dir, con) -> int:
 
   # Code version and hyperparameters onto the run's executions, then the report.
   report = provenance.finish_run(metadata, name, code, span, input_files)
-  summary = run_summary.summarize(metadata, name)
-  con.say('\n' + run_summary.format_summary(summary, wall))
+  if failure is not None and not os.path.exists(metadata):
+    # Failed before the first component recorded anything: no summary to show.
+    summary = None
+  else:
+    summary = run_summary.summarize(metadata, name)
+    con.say('\n' + run_summary.format_summary(summary, wall))
   if report:
     con.say(f'  run report     : {report}')
   con.say(f'  full log       : {con.log_path}')
-  if report_data_validation(summary, configs.pipeline_root(work_dir, name), con):
+  if summary and report_data_validation(summary, configs.pipeline_root(work_dir, name),
+                                        con):
     return 3
   if failure is not None:
     where = f' in {progress.failed}' if progress.failed else ''

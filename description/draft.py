@@ -57,8 +57,9 @@ _PII_HEADERS = {
     'name': 'names', 'firstname': 'names', 'lastname': 'names', 'surname': 'names',
     'fullname': 'names', 'email': 'e-mail addresses', 'emailaddress': 'e-mail addresses',
     'phone': 'phone numbers', 'telephone': 'phone numbers', 'tel': 'phone numbers',
-    'phonenumber': 'phone numbers', 'mobilenumber': 'phone numbers', 'dob': 'dates of birth', 'birth': 'dates of birth',
-    'birthday': 'dates of birth', 'birthdate': 'dates of birth',
+    'phonenumber': 'phone numbers', 'mobilenumber': 'phone numbers',
+    'dob': 'dates of birth', 'birth': 'dates of birth', 'birthday': 'dates of birth',
+    'birthdate': 'dates of birth',
     'address': 'addresses', 'street': 'addresses', 'ssn': 'national ids',
     'passport': 'national ids', 'ip': 'IP addresses'}
 _PROTECTED_HEADERS = {'gender', 'sex', 'ethnicity', 'race', 'religion', 'age',
@@ -187,6 +188,8 @@ def personal_data(name: str, values: Optional[pd.Series]) -> Optional[str]:
     return 'names (by its header)'
   if values is None or values.nunique() < max(2, 0.2 * len(values)):
     return None  # A category, not one value per person.
+  if _share(values, _DATE) >= PATTERN_SHARE:
+    return None  # Dates look like phone numbers; birth dates are judged later.
   for kind, regex in _PII_VALUES:
     if _share(values, regex) >= PATTERN_SHARE:
       return f'{kind} (by its values)'

@@ -123,3 +123,11 @@ def test_mostly_numeric_column_with_text_stays_a_string_and_says_why(tmp_path):
   assert drafted.spec.column('v').type == 'string'
   assert any("'n/a'" in note for note in
              next(c for c in drafted.columns if c.name == 'v').notes)
+
+
+def test_dates_are_not_mistaken_for_phone_numbers(tmp_path):
+  rows = [[f'2026-{1 + i % 12:02d}-{1 + i % 28:02d}', i % 5, i % 2] for i in range(300)]
+  path = _write(tmp_path / 'events.csv', ['event_date', 'kind', 'y'], rows)
+  column = next(c for c in draft.draft_path(path, 'y').columns if c.name == 'event_date')
+  assert column.treatment == 'exclude' and column.role == 'excluded'
+  assert column.notes[0].startswith('dates (2026-2026)')

@@ -4,7 +4,9 @@ A sample of the taxi CSV (not a file anybody described by hand), a description
 drafted from it with only the label named, and the pipeline run on that
 draft as it is. The same runs check the console: a few lines per component,
 the full logs in the run's log file, everything streamed with --verbose, and
-a failing component named on the console.
+a failing component named on the console with its error. Three runs share one
+store, so the second and third cost little: an unchanged rerun, and a span
+with a broken cell that stops at its first component.
 """
 
 import os
@@ -59,13 +61,14 @@ def first_hour(tmp_path_factory):
   cold = _run('--description', drafted, '--work-dir', work)
   # Unchanged inputs: everything comes from the cache, streamed in full.
   verbose = _run('--description', drafted, '--work-dir', work, '--verbose')
-  # A Trainer that cannot build its model; everything before it is cached.
-  with open(drafted) as f:
-    broken_text = f.read().replace('hidden_units: [64, 32]', 'hidden_units: [oops]')
-  broken = str(root / 'broken.yaml')
-  with open(broken, 'w') as f:
-    f.write(broken_text)
-  failed = _run('--description', broken, '--work-dir', work)
+  # New input, so ExampleGen executes again, and fails: nothing else runs.
+  broken = pd.read_csv(csv, dtype=str, keep_default_na=False)
+  broken.loc[6, 'fare'] = 'twelve'  # line 8 of the file: header, 0-based row 6
+  broken_root = root / 'broken'
+  broken_root.mkdir()
+  broken.to_csv(broken_root / 'data.csv', index=False)
+  failed = _run('--description', drafted, '--work-dir', work, '--data-root',
+                str(broken_root))
   return drafted, cold, verbose, failed
 
 
@@ -113,8 +116,10 @@ def test_verbose_streams_everything(first_hour):
 
 def test_an_error_reaches_the_console_with_its_component(first_hour):
   _, _, _, failed = first_hour
-  assert failed.returncode == 1
+  assert failed.returncode == 3, failed.stdout[-3000:] + failed.stderr[-3000:]
   lines = failed.stdout.splitlines()
-  assert any(l.split()[2:4] == ['Trainer', 'FAILED'] for l in lines), failed.stdout
-  assert 'FAILED in Trainer:' in failed.stderr
-  assert 'oops' in failed.stderr  # the error itself, not only that there was one
+  assert any(l.split()[2:4] == ['CsvExampleGen', 'FAILED'] for l in lines), failed.stdout
+  assert 'DATA REJECTED by CsvExampleGen' in failed.stderr
+  # The error itself, in full: file, line, column and value.
+  assert re.search(r"broken/data.csv, line 8, column 'fare'.*twelve", failed.stdout)
+  assert not [l for l in lines if LOG_LINE.match(l)]
