@@ -172,11 +172,26 @@ def _tokens(header: str) -> List[str]:
   return [t for t in re.split(r'[^a-z0-9]+', spaced.lower()) if t]
 
 
-def _share(values: pd.Series, regex: 're.Pattern') -> float:
-  return float(values.str.match(regex).mean()) if len(values) else 0.0
+def value_counts(values: pd.Series) -> pd.Series:
+  """Distinct present values (stripped) -> rows holding them.
+
+  Every check below runs once per distinct value, weighted by its rows, not
+  once per row: a 100,000-row sample of a category column is a few values.
+  """
+  counts = values.value_counts(sort=False)
+  counts.index = counts.index.str.strip()
+  counts = counts.groupby(level=0).sum()
+  return counts[counts.index != '']
 
 
-def personal_data(name: str, values: Optional[pd.Series]) -> Optional[str]:
+def _share(counts: pd.Series, regex: 're.Pattern') -> float:
+  """The share of rows whose value matches."""
+  if not len(counts):
+    return 0.0
+  return float(counts[counts.index.str.match(regex)].sum() / counts.sum())
+
+
+def personal_data(name: str, counts: Optional[pd.Series]) -> Optional[str]:
   """What personal data the column seems to hold (by header, then text values)."""
   tokens = _tokens(name)
   joined = ''.join(tokens)
@@ -186,37 +201,39 @@ def personal_data(name: str, values: Optional[pd.Series]) -> Optional[str]:
       return f'{_PII_HEADERS[key]} (by its header)'
   if {'first', 'last', 'full', 'given', 'family'} & set(tokens) and 'name' in tokens:
     return 'names (by its header)'
-  if values is None or values.nunique() < max(2, 0.2 * len(values)):
+  if counts is None or len(counts) < max(2, 0.2 * counts.sum()):
     return None  # A category, not one value per person.
-  if _share(values, _DATE) >= PATTERN_SHARE:
+  if _share(counts, _DATE) >= PATTERN_SHARE:
     return None  # Dates look like phone numbers; birth dates are judged later.
   for kind, regex in _PII_VALUES:
-    if _share(values, regex) >= PATTERN_SHARE:
+    if _share(counts, regex) >= PATTERN_SHARE:
       return f'{kind} (by its values)'
   return None
 
 
-def _date_years(values: pd.Series) -> Optional[Tuple[int, int]]:
-  found = values.str.extract(_DATE)
-  if found.notna().any(axis=1).mean() < PATTERN_SHARE:
+def _date_years(counts: pd.Series) -> Optional[Tuple[int, int]]:
+  if _share(counts, _DATE) < PATTERN_SHARE:
     return None
+  found = counts.index.to_series().str.extract(_DATE)
   years = pd.to_numeric(found[0].fillna(found[6]), errors='coerce').dropna()
   return (int(years.min()), int(years.max())) if len(years) else None
 
 
-def _numeric_type(present: pd.Series) -> Tuple[Optional[str], List[str]]:
-  """int | float | None, and the values that are not finite numbers."""
-  stripped = present.str.strip()
-  numbers = pd.to_numeric(stripped, errors='coerce')
-  bad = stripped[~np.isfinite(numbers.astype(float))]
+def _numbers(counts: pd.Series) -> np.ndarray:
+  return pd.to_numeric(counts.index.to_series(), errors='coerce').to_numpy(dtype=float)
+
+
+def _numeric_type(counts: pd.Series) -> Tuple[Optional[str], List[str]]:
+  """int | float | None, and (some of) the values that are not finite numbers."""
+  bad = counts.index[~np.isfinite(_numbers(counts))]
   if len(bad):
-    return None, list(bad.unique()[:3])
-  return ('int' if stripped.str.match(_INT).all() else 'float'), []
+    return None, list(bad[:3])
+  return ('int' if counts.index.str.match(_INT).all() else 'float'), []
 
 
 def draft_column(name: str, values: pd.Series, label: str) -> ColumnDraft:
-  present = values[values.str.strip() != '']
-  rows, count, distinct = len(values), len(present), present.nunique()
+  present = value_counts(values)
+  rows, count, distinct = len(values), int(present.sum()), len(present)
   notes = []
   if count < rows:
     notes.append(f'{rows - count} of {rows} missing' if rows - count < rows / 100
@@ -225,7 +242,7 @@ def draft_column(name: str, values: pd.Series, label: str) -> ColumnDraft:
   if col_type is None:
     col_type = 'string'
     if not_numbers and len(not_numbers) < 3 and (
-        pd.to_numeric(present, errors='coerce').notna().mean() > 0.95):
+        present[np.isfinite(_numbers(present))].sum() > 0.95 * count):
       notes.append(f'mostly numbers, but not {not_numbers}: if those mean "missing", '
                    f'empty the cells and make it float')
 
@@ -266,7 +283,7 @@ def draft_column(name: str, values: pd.Series, label: str) -> ColumnDraft:
     return ColumnDraft(name, col_type, 'vocabulary', 0,
                        tuple([f'{distinct} categories'] + notes))
   if col_type == 'int':
-    ints = pd.to_numeric(present).astype('int64')
+    ints = pd.to_numeric(present.index.to_series()).astype('int64')
     span = int(ints.max() - ints.min()) + 1
     if distinct <= MAX_CODES and distinct * 2 < span:
       return ColumnDraft(name, col_type, 'vocabulary', 0, tuple(
@@ -295,28 +312,27 @@ def draft_label(sample: Sample, column: str) -> LabelDraft:
   where = f'{sample.files[0]}: label column {column!r}'
   if column not in sample.frame.columns:
     raise DraftError(f'{where} is not in the header; columns: {list(sample.frame.columns)}')
-  values = sample.frame[column].str.strip()
-  present = values[values != '']
-  counts = present.value_counts()
-  col_type, _ = _numeric_type(present)
+  counts = value_counts(sample.frame[column])
+  labeled = int(counts.sum())
+  col_type, _ = _numeric_type(counts)
   if col_type == 'float':
     raise DraftError(
-        f'{where} holds numbers with fractions (e.g. {present.iloc[0]!r}): this pipeline '
+        f'{where} holds numbers with fractions (e.g. {counts.index[0]!r}): this pipeline '
         f'classifies. Pick a column of classes, or derive a binary label from a number '
         f'(label.derive, see data/descriptions/taxi.yaml)')
   if len(counts) > MAX_CLASSES or len(counts) < 2:
     raise DraftError(
-        f'{where} has {len(counts)} distinct value(s) in {len(present)} rows; a class '
+        f'{where} has {len(counts)} distinct value(s) in {labeled} rows; a class '
         f'label needs 2..{MAX_CLASSES}')
   ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
   classes = tuple(str(k) for k, _ in ordered)
   learnable = [(k, n) for k, n in ordered if n >= MIN_CLASS_ROWS] or ordered
   smallest, largest = learnable[-1][1], learnable[0][1]
-  rare = (str(learnable[-1][0]) if smallest / len(present) < 1 / (2 * len(classes))
+  rare = (str(learnable[-1][0]) if smallest / labeled < 1 / (2 * len(classes))
           else None)
   weighting = 'sqrt_inverse_frequency' if largest > 3 * smallest else 'none'
   return LabelDraft(column, col_type or 'string', classes,
-                    {str(k): int(v) for k, v in ordered}, len(values) - len(present),
+                    {str(k): int(v) for k, v in ordered}, len(sample.frame) - labeled,
                     rare, weighting)
 
 
