@@ -16,7 +16,6 @@ input, nothing is trained or pushed and the exit code is 3.
 """
 
 import argparse
-import datetime
 import os
 import sys
 import time
@@ -63,11 +62,6 @@ def beam_args(mode: str, num_rows: int):
   return configs.beam_pipeline_args(num_rows, setup_file=configs.SETUP_FILE)
 
 
-def run_log_path(work_dir: str, pipeline_name: str) -> str:
-  stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
-  return os.path.join(work_dir, pipeline_name, 'logs', f'run-{stamp}.log')
-
-
 def describe_failure(error: BaseException) -> str:
   """The whole cause chain: Beam wraps the real error in generic ones."""
   messages = []
@@ -104,7 +98,7 @@ def main(argv=None) -> int:
   span, files = spans.select(data_root, spec.input_pattern, args.span)
   name = args.pipeline_name or spec.name
   work_dir = os.path.abspath(args.work_dir)
-  log_path = run_log_path(work_dir, name)
+  log_path = console.log_path(os.path.join(work_dir, name))
   with console.capture(log_path, verbose=args.verbose) as con:
     con.say(f'Full log of this run: {log_path}')
     return run(args, spec, data_root, span, files, name, work_dir, con)

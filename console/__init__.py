@@ -7,7 +7,7 @@ and 2, including child processes) to a log file, and gives the command
 console streams for its own lines. `ComponentProgress` turns TFX's
 "Component X is running / finished" log records into one line per component.
 
-  with console.capture(log_path, verbose=args.verbose) as con:
+  with console.capture(console.log_path(work_dir), verbose=args.verbose) as con:
     progress = console.ComponentProgress(con)
     with progress:
       LocalDagRunner().run(pipeline)
@@ -17,8 +17,8 @@ Layer 1: imports nothing of ours, so the model server, the monitor and every
 command can use it.
 """
 
-from console.capture import Console, capture
+from console.capture import Console, capture, log_path
 from console.harmless import HARMLESS, is_harmless
 from console.progress import ComponentProgress
 
-__all__ = ['Console', 'capture', 'HARMLESS', 'is_harmless', 'ComponentProgress']
+__all__ = ['Console', 'capture', 'log_path', 'HARMLESS', 'is_harmless', 'ComponentProgress']

@@ -11,6 +11,7 @@ warnings are routed into the same pipe, so the file keeps one order.
 
 import contextlib
 import dataclasses
+import datetime
 import io
 import logging
 import os
@@ -43,6 +44,12 @@ class Console:
   def warn(self, text: str) -> None:
     self.err.write(text + '\n')
     self.err.flush()
+
+
+def log_path(directory: str, command: str = 'run') -> str:
+  """<directory>/logs/<command>-<local time>.log: one file per invocation."""
+  stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
+  return os.path.join(directory, 'logs', f'{command}-{stamp}.log')
 
 
 def _fd_stream(stream: TextIO, fd: int) -> Optional[TextIO]:
