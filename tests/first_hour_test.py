@@ -121,5 +121,6 @@ def test_an_error_reaches_the_console_with_its_component(first_hour):
   assert any(l.split()[2:4] == ['CsvExampleGen', 'FAILED'] for l in lines), failed.stdout
   assert 'DATA REJECTED by CsvExampleGen' in failed.stderr
   # The error itself, in full: file, line, column and value.
-  assert re.search(r"broken/data.csv, line 8, column 'fare'.*twelve", failed.stdout)
+  assert re.search(r"broken/data.csv, line 8, column 'fare'.*twelve",
+                   failed.stdout + failed.stderr)
   assert not [l for l in lines if LOG_LINE.match(l)]
