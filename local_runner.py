@@ -3,9 +3,12 @@
   python local_runner.py                         # default data, latest span
   python local_runner.py --description my.yaml --data-root /data/mine --span 3
 
-Prints, from ML Metadata, per-component times and where the evaluation, the
-pushed model, the metadata store and the HTML run report are. Exits non-zero
-if the run failed or the model was not blessed (unless --allow-unblessed).
+Prints one line per component as it starts and finishes, then, from ML
+Metadata, per-component times and where the evaluation, the pushed model, the
+metadata store and the HTML run report are. The full logs of TensorFlow,
+Beam, absl and TFX go to work/<pipeline>/logs/run-<time>.log (its path is
+printed); --verbose streams them as well. Exits non-zero if the run failed or
+the model was not blessed (unless --allow-unblessed).
 
 Data validation (bad CSV rows, schema anomalies, drift from the previous span)
 prints its summary and the path of its HTML report; when it rejects the
@@ -20,17 +23,14 @@ import time
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')  # before TensorFlow loads
 
 from absl import logging  # pylint: disable=g-import-not-at-top
-from tfx.orchestration import metadata as tfx_metadata
-from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-from pipeline import validation_outcome
+import console
 import description
-from pipeline import configs
-from pipeline import pipeline as pipeline_lib
-from metadata import run_summary
 from description import spans
-from provenance import finish
-from provenance import record as provenance
+from pipeline import configs
+
+# TensorFlow and TFX are imported inside the run, once the console capture
+# is in place: importing them already logs a screenful of GPU probing.
 
 
 def parse_args(argv=None):
@@ -50,6 +50,9 @@ def parse_args(argv=None):
                       help='re-execute every component even if its inputs are unchanged')
   parser.add_argument('--allow-unblessed', action='store_true',
                       help='exit 0 even when the Evaluator did not bless the model')
+  parser.add_argument('--verbose', action='store_true',
+                      help='stream every log line (TensorFlow, Beam, TFX) to the console '
+                      'too, not only to the run\'s log file')
   return parser.parse_args(argv)
 
 
@@ -68,23 +71,23 @@ def describe_failure(error: BaseException) -> str:
   return '\n  caused by '.join(messages)
 
 
-def report_data_validation(summary: run_summary.RunSummary,
-                           pipeline_root: str) -> bool:
+def report_data_validation(summary, pipeline_root: str, con: console.Console) -> bool:
   """Prints what data validation found; True if it rejected the input."""
+  from pipeline import validation_outcome  # pylint: disable=g-import-not-at-top
   rejected = False
   for outcome in validation_outcome.outcomes(summary, pipeline_root):
     if outcome.report_text:
       with open(outcome.report_text) as f:
-        print('\n' + f.read().rstrip(), flush=True)
+        con.say('\n' + f.read().rstrip())
     if outcome.passed:
       continue
     rejected = True
     if not outcome.report_text:
-      print(f'\n{outcome.message or outcome.node_id + " failed"}', file=sys.stderr)
+      con.warn(f'\n{outcome.message or outcome.node_id + " failed"}')
     where = (f'see the report: {outcome.report_html}' if outcome.report_html
              else 'the problems are listed above')
-    print(f'\nDATA REJECTED by {outcome.node_id}: nothing was trained or pushed; '
-          f'{where}', file=sys.stderr, flush=True)
+    con.warn(f'\nDATA REJECTED by {outcome.node_id}: nothing was trained or pushed; '
+             f'{where}')
   return rejected
 
 
@@ -93,14 +96,30 @@ def main(argv=None) -> int:
   spec = description.load(args.description)
   data_root = spec.resolve_root(args.data_root, configs.REPO_ROOT)
   span, files = spans.select(data_root, spec.input_pattern, args.span)
-  num_rows = spans.count_rows(files)
   name = args.pipeline_name or spec.name
   work_dir = os.path.abspath(args.work_dir)
+  log_path = console.log_path(os.path.join(work_dir, name))
+  with console.capture(log_path, verbose=args.verbose) as con:
+    con.say(f'Full log of this run: {log_path}')
+    return run(args, spec, data_root, span, files, name, work_dir, con)
+
+
+def run(args, spec, data_root, span, files, name, work_dir, con) -> int:
+  """Builds and runs the pipeline, then reports; returns the exit code."""
+  # pylint: disable=g-import-not-at-top
+  from tfx.orchestration import metadata as tfx_metadata
+  from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+  from metadata import run_summary
+  from pipeline import pipeline as pipeline_lib
+  from provenance import finish
+  from provenance import record as provenance
+  # pylint: enable=g-import-not-at-top
+  num_rows = spans.count_rows(files)
   metadata = configs.metadata_path(work_dir, name)
   os.makedirs(os.path.dirname(metadata), exist_ok=True)
   beam = beam_args(args.beam_mode, num_rows)
-  print(f'Dataset {spec.name}: span {span} ({num_rows:,} rows in {len(files)} '
-        f'file(s) under {data_root}); Beam {" ".join(beam)}', flush=True)
+  con.say(f'Dataset {spec.name}: span {span} ({num_rows:,} rows in {len(files)} '
+          f'file(s) under {data_root}); Beam {" ".join(beam)}')
 
   schema_path = configs.curated_schema_path(spec.name)
   pipeline = pipeline_lib.create_pipeline(
@@ -121,26 +140,37 @@ def main(argv=None) -> int:
   input_files = provenance.file_hashes(files, data_root)
   started = time.time()
   failure = None
+  progress = console.ComponentProgress(con, total=len(pipeline.components))
   try:
-    LocalDagRunner().run(pipeline)
+    with progress:
+      LocalDagRunner().run(pipeline)
   except Exception as e:  # pylint: disable=broad-except
     failure = e
+    logging.exception('The pipeline run failed in %s', progress.failed)
   wall = time.time() - started
 
   # Code version and hyperparameters onto the run's executions, then the report.
   report = finish.finish_run(metadata, name, code, span, input_files)
-  summary = run_summary.summarize(metadata, name)
-  print('\n' + run_summary.format_summary(summary, wall), flush=True)
+  if failure is not None and not os.path.exists(metadata):
+    # Failed before the first component recorded anything: no summary to show.
+    summary = None
+  else:
+    summary = run_summary.summarize(metadata, name)
+    con.say('\n' + run_summary.format_summary(summary, wall))
   if report:
-    print(f'  run report     : {report}', flush=True)
-  if report_data_validation(summary, configs.pipeline_root(work_dir, name)):
+    con.say(f'  run report     : {report}')
+  con.say(f'  full log       : {con.log_path}')
+  if summary and report_data_validation(summary, configs.pipeline_root(work_dir, name),
+                                        con):
     return 3
   if failure is not None:
-    print(f'\nFAILED: {describe_failure(failure)}', file=sys.stderr)
+    where = f' in {progress.failed}' if progress.failed else ''
+    con.warn(f'\nFAILED{where}: {describe_failure(failure)}\n'
+             f'(the traceback and every log line: {con.log_path})')
     return 1
   if not summary.blessed and not args.allow_unblessed:
-    print('\nThe candidate model was NOT blessed, so nothing was pushed. See the '
-          'evaluation above (thresholds in the dataset description).', file=sys.stderr)
+    con.warn('\nThe candidate model was NOT blessed, so nothing was pushed. See the '
+             'evaluation above (thresholds in the dataset description).')
     return 2
   return 0
 

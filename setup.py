@@ -9,8 +9,8 @@ locally and inside a Kubeflow image alike.
 from setuptools import find_packages, setup
 
 # Top-level packages, in the order of the layers (README, "Layout").
-PACKAGES = ('description', 'reports', 'metadata', 'analysis', 'models', 'validation',
-            'serving', 'rollout', 'provenance', 'components', 'pipeline',
+PACKAGES = ('description', 'reports', 'metadata', 'console', 'analysis', 'models',
+            'validation', 'serving', 'rollout', 'provenance', 'components', 'pipeline',
             'kubeflow_support', 'cli', 'data')
 
 setup(

@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # (or stay inside its own package). Same rank, different package: not allowed.
 LAYERS: List[Tuple[str, ...]] = [
     ('description',),
-    ('reports', 'metadata'),
+    ('reports', 'metadata', 'console'),
     ('analysis', 'models', 'serving'),
     ('validation', 'rollout', 'provenance'),
     ('monitoring',),
