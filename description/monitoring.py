@@ -9,7 +9,7 @@
       drift: {annual_income: 0.08}         # per feature; default: the schema's comparator
       missing_share: {default: 0.05, credit_score: 0.2}   # default: from the schema's presence
       out_of_range_share: 0.01             # a number for every feature, or per feature
-      prediction_shift: 0.1                # L-infinity, predicted classes vs training labels
+      prediction_shift: 0.1                # L-infinity, predicted-class shares vs the version's first window
       invalid_output_share: 0.0
       error_rate: 0.05
       latency_p99_seconds: 1.0

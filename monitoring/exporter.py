@@ -19,14 +19,14 @@ Series (gauges unless they end in _total):
   monitor_predicted_class_share{model,version,class}
   monitor_rare_class_score_mean{model,version}
   monitor_invalid_output_share{model,version}
-  monitor_prediction_shift{model,version}               L-inf vs training labels
+  monitor_prediction_shift{model,version}               L-inf vs the version's first window
   monitor_feature_drift{model,version,feature,measure}  jensen_shannon | l_infinity
   monitor_feature_drift_threshold{model,version,feature,measure}
 """
 
 from typing import Any, Dict, Iterable, List, Mapping, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest  # noqa: F401 (re-exported for callers)
 
 from monitoring import window as window_lib
 
@@ -81,7 +81,7 @@ class Exporter:
                          'Share of records with null, non-finite or inconsistent outputs',
                          per_version, registry=r)
     self.shift = Gauge('monitor_prediction_shift',
-                       'L-infinity distance of predicted classes from the training labels',
+                       'L-infinity distance of predicted-class shares from the version\'s first window',
                        per_version, registry=r)
     self.drift = Gauge('monitor_feature_drift', 'Drift of an input against training data',
                        per_feature + ['measure'], registry=r)

@@ -17,6 +17,7 @@ every message says which file or version it is about.
 """
 
 import dataclasses
+import json
 import logging
 import time
 from typing import Any, Callable, Dict, List, Optional
@@ -72,6 +73,7 @@ class Monitor:
     self.tails: Dict[str, tail_lib.VersionTail] = {}
     self.windows: Dict[str, OpenWindow] = {}
     self.baselines: Dict[str, Any] = {}
+    self.references: Dict[str, Dict[str, float]] = {}
     self.features = window_lib.feature_kinds(settings.spec)
     self.schema = drift_lib.effective_schema(settings.schema, list(self.features),
                                              settings.policy.drift)
@@ -176,6 +178,25 @@ class Monitor:
                   f'metrics still are)')
     return self.baselines[version]
 
+  def _reference(self, version: str, sequence: int,
+                 class_share: Dict[str, float]) -> Dict[str, float]:
+    """The predicted-class shares a version's windows are compared with: its first
+    window's. (Training label shares are no reference: class weighting makes a
+    good model predict the rare class more often than it occurs.)"""
+    if version not in self.references:
+      if sequence == 0:
+        self.references[version] = dict(class_share)
+      else:
+        path = self.history.window_path(self.settings.model, version, 0)
+        try:
+          with open(path) as f:
+            self.references[version] = json.load(f)['outputs']['class_share']
+        except (OSError, ValueError, KeyError) as e:
+          self._say(f'{path}: the reference window of version {version} is unreadable '
+                    f'({e}); this window becomes the reference')
+          self.references[version] = dict(class_share)
+    return self.references[version]
+
   def _close(self, version: str, reason: str) -> Dict[str, Any]:
     records = self.windows[version].records
     self.windows[version] = OpenWindow()
@@ -191,19 +212,20 @@ class Monitor:
     spec = self.settings.spec
     outputs = window_lib.output_metrics(records, spec.classes, spec.rare_class_id)
     baseline = self._baseline(version)
-    measurements, problems, shift = [], [], None
+    measurements, problems = [], []
     if isinstance(baseline, baseline_lib.Baseline):
       measurements, problems = drift_lib.measure(records, spec, self.schema,
                                                  baseline.statistics)
-      shift = window_lib.prediction_shift(outputs['class_share'], baseline.label_shares)
     sequence = self.checkpoint.get(self._key(version), {}).get('next_sequence', 0)
+    reference = self._reference(version, sequence, outputs['class_share'])
     return {
         'model': self.settings.model, 'version': version, 'sequence': sequence,
         'records': len(records), 'first_ts': float(records[0].get('ts') or 0.0),
         'last_ts': float(records[-1].get('ts') or 0.0), 'closed_at': self.clock(),
         'closed_by': reason,
         'inputs': window_lib.input_metrics(records, self.features, self.settings.domains),
-        'outputs': outputs, 'prediction_shift': shift,
+        'outputs': outputs,
+        'prediction_shift': window_lib.prediction_shift(outputs['class_share'], reference),
         'baseline': baseline.uri if isinstance(baseline, baseline_lib.Baseline) else None,
         'baseline_note': None if isinstance(baseline, baseline_lib.Baseline) else baseline,
         'drift': [m.to_json() for m in measurements],

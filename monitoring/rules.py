@@ -110,7 +110,7 @@ def generate(spec, schema: schema_pb2.Schema, policy: policy_lib.MonitoringPolic
       _alert('ModelPredictionShift',
              f'{queries.prediction_shift(model)} > {th["prediction_shift"]}', wait, 'warning',
              f'Predicted classes of {model} version {{{{ $labels.version }}}} moved '
-             f'{{{{ $value | printf "%.3f" }}}} (L-infinity) from the training labels\' '
+             f'{{{{ $value | printf "%.3f" }}}} (L-infinity) from its first window\'s '
              f'shares (allowed {th["prediction_shift"]})',
              f'Look at the input drift alerts of the same version first; then the '
              f'predicted-class panel of the dashboard. {look}'),

@@ -129,7 +129,7 @@ def output_metrics(records: Sequence[Mapping[str, Any]], classes: Sequence[str],
 
 def prediction_shift(class_share: Mapping[str, float],
                      baseline: Optional[Mapping[str, float]]) -> Optional[float]:
-  """L-infinity distance of predicted-class shares from the training labels' shares."""
+  """L-infinity distance of predicted-class shares from a reference window's."""
   if not baseline:
     return None
   return max(abs(class_share.get(c, 0.0) - baseline.get(c, 0.0))
