@@ -1,57 +1,15 @@
 """The monitor over a real request log: windows, drift, restarts, bad input."""
 
-import dataclasses
 import json
 
 
 import pytest
 
-from description import monitoring as policy_lib
-from monitoring import baseline as baseline_lib
 from monitoring import exporter as exporter_lib
 from monitoring import history
-from monitoring import monitor as monitor_lib
-from monitoring.conftest import MODEL, ROWS, records_from_csv, span_csv
-from serving import metrics as serving_metrics
+from monitoring.conftest import (MODEL, ROWS, make_monitor, records_from_csv, span_csv,
+                                 write_log)
 from serving.request_log import RequestLog
-
-
-@pytest.fixture(scope='module')
-def training_baseline(spec, schema_path, generated):
-  import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
-  from validation import example_stats  # pylint: disable=g-import-not-at-top
-  from validation import skew  # pylint: disable=g-import-not-at-top
-  schema = tfdv.load_schema_text(schema_path)
-  examples = skew.examples_from_csv(span_csv(generated, 'clean', 2), spec, [])
-  stats = example_stats.statistics(examples, schema)
-  return baseline_lib.Baseline('1', stats, 'generated clean span 2',
-                               baseline_lib.label_shares(stats, spec.label))
-
-
-def _monitor(tmp_path, spec, schema_path, baseline=None, window_records=ROWS, **kwargs):
-  import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
-  settings = monitor_lib.Settings(
-      log_dir=str(tmp_path / 'log'), state_dir=str(tmp_path / 'state'), model=MODEL,
-      spec=spec, schema=tfdv.load_schema_text(schema_path),
-      domains=serving_metrics.feature_ranges_from_schema(schema_path),
-      policy=dataclasses.replace(policy_lib.MonitoringPolicy(),
-                                 window_records=window_records, window_seconds=1e9))
-
-  def load(version):
-    if baseline is None or version != baseline.version:
-      raise baseline_lib.BaselineMissing(f'no push of version {version} recorded (test)')
-    return baseline
-
-  exporter = exporter_lib.Exporter(MODEL, spec.feature_names, spec.classes)
-  return monitor_lib.Monitor(settings, exporter, load_baseline=load, **kwargs), exporter
-
-
-def _write(tmp_path, records, max_file_bytes=None):
-  log = RequestLog(str(tmp_path / 'log'), max_file_bytes=max_file_bytes)
-  for i in range(0, len(records), 50):
-    batch = records[i:i + 50]
-    log.write(batch[0]['model'], batch[0]['version'], batch)
-  log.close()
 
 
 def test_clean_traffic_shows_no_drift_and_drifted_traffic_names_its_features(
@@ -59,8 +17,8 @@ def test_clean_traffic_shows_no_drift_and_drifted_traffic_names_its_features(
   clean = records_from_csv(span_csv(generated, 'clean', 3), spec)
   drifted = records_from_csv(span_csv(generated, 'data_drift', 3), spec,
                              start_ts=2_000_000.0)
-  _write(tmp_path, clean + drifted)
-  monitor, exporter = _monitor(tmp_path, spec, schema_path, training_baseline)
+  write_log(tmp_path, clean + drifted)
+  monitor, exporter = make_monitor(tmp_path, spec, schema_path, training_baseline)
   closed = monitor.poll(final=True)
   assert [w['records'] for w in closed] == [ROWS, ROWS]
   quiet, loud = closed
@@ -84,8 +42,8 @@ def test_input_and_output_metrics_of_a_window(tmp_path, spec, schema_path, gener
   records[0]['inputs']['home_ownership'] = ['CASTLE']
   records[1]['inputs']['credit_score'] = [900]
   records[2]['outputs']['probabilities'] = [None, 0.5, 0.5]
-  _write(tmp_path, records)
-  monitor, _ = _monitor(tmp_path, spec, schema_path, window_records=200)
+  write_log(tmp_path, records)
+  monitor, _ = make_monitor(tmp_path, spec, schema_path, window_records=200)
   [window] = monitor.poll(final=True)
   inputs = window['inputs']
   assert inputs['home_ownership']['out_of_range_share'] == pytest.approx(
@@ -106,12 +64,12 @@ def test_a_restart_loses_nothing_and_counts_nothing_twice(tmp_path, spec, schema
   log = RequestLog(str(tmp_path / 'log'), max_file_bytes=200_000)  # rotates
   log.write(MODEL, 1, records[:1300])
   now = lambda: records[-1]['ts']  # a window's time is not up yet
-  first, _ = _monitor(tmp_path, spec, schema_path, window_records=1000, clock=now)
+  first, _ = make_monitor(tmp_path, spec, schema_path, window_records=1000, clock=now)
   assert [w['records'] for w in first.poll()] == [1000]  # 300 left in the open window
   # The process dies here; a new one starts from the checkpoint.
   log.write(MODEL, 1, records[1300:])
   log.close()
-  second, _ = _monitor(tmp_path, spec, schema_path, window_records=1000, clock=now)
+  second, _ = make_monitor(tmp_path, spec, schema_path, window_records=1000, clock=now)
   assert [w['records'] for w in second.poll(final=True)] == [1000, 500]
   stored = list(history.windows(str(tmp_path / 'state')))
   assert [w['sequence'] for w in stored] == [0, 1, 2]
@@ -122,18 +80,18 @@ def test_a_restart_loses_nothing_and_counts_nothing_twice(tmp_path, spec, schema
 def test_bad_input_is_reported_and_the_rest_processed(tmp_path, spec, schema_path,
                                                       generated, training_baseline):
   records = records_from_csv(span_csv(generated, 'clean', 3), spec, limit=100)
-  _write(tmp_path, records[:50])
+  write_log(tmp_path, records[:50])
   active = tmp_path / 'log' / MODEL / '1' / 'requests.jsonl'
   foreign = dict(records[0], model='fraud', request_id='foreign')
   with open(active, 'ab') as f:
     f.write(b'{"ts": 1, "inputs": {"annual_inc\n')  # torn by a crash, then terminated
     f.write(json.dumps(foreign).encode() + b'\n')
     f.write(b'\x00\xff garbage\n')
-  _write(tmp_path, records[50:])
+  write_log(tmp_path, records[50:])
   # Another model's log beside ours, and a version with no training baseline.
-  _write(tmp_path, [dict(r, model='fraud') for r in records[:5]])
-  _write(tmp_path, [dict(r, version=2) for r in records[:40]])
-  monitor, exporter = _monitor(tmp_path, spec, schema_path, training_baseline,
+  write_log(tmp_path, [dict(r, model='fraud') for r in records[:5]])
+  write_log(tmp_path, [dict(r, version=2) for r in records[:40]])
+  monitor, exporter = make_monitor(tmp_path, spec, schema_path, training_baseline,
                                window_records=1000)
   closed = {w['version']: w for w in monitor.poll(final=True)}
   assert closed['1']['records'] == 100 and closed['1']['drift']
