@@ -91,8 +91,12 @@ def cmd_run(args) -> int:
   from serving import metrics as serving_metrics  # pylint: disable=g-import-not-at-top
   spec = description.load(args.description)
   schema_path, schema = _schema(args, spec)
-  location = _location(args)
-  metadata_path = args.metadata or (location.metadata_path if location else None)
+  metadata_path = args.metadata
+  if not metadata_path:
+    try:
+      metadata_path = common.resolve(args).metadata_path
+    except common.LocationError as e:
+      print(f'monitor: no training baselines, drift will not be measured: {e}', flush=True)
   settings = monitor_lib.Settings(
       log_dir=args.log_dir, state_dir=_state_dir(args, spec), model=args.model or spec.name,
       spec=spec, schema=schema, domains=serving_metrics.feature_ranges_from_schema(schema_path),
