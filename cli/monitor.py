@@ -20,7 +20,8 @@ thresholds. `rules` and `dashboard` generate what Prometheus and Grafana
 load; `propose` suggests thresholds from the last quiet windows and writes
 them (a `thresholds:` mapping for --thresholds) only with --write.
 
-Exit codes: 0 ok, 1 `propose` found differences / `report` found alerts, 2 errors.
+Exit codes: 0 ok, 1 `propose` found differences / `report` found breaches or alerts,
+2 errors.
 """
 
 import argparse
@@ -175,9 +176,9 @@ def cmd_report(args) -> int:
                           rules_lib.thresholds(spec, schema, _policy(args, spec)),
                           prometheus=args.prometheus)
   report_lib.write(out, data)
-  print(f'monitor report: {out} ({len(data["windows"])} window(s), '
-        f'{len(data["alerts"])} alert(s))')
-  return 1 if data['alerts'] else 0
+  print(f'monitor report: {out} ({len(data["windows"])} window(s), {len(data["alarms"])} '
+        f'threshold breach(es), {len(data["alerts"])} Prometheus alert(s))')
+  return 1 if data['alerts'] or data['alarms'] else 0
 
 
 def _emit(text: str, out: Optional[str]) -> None:

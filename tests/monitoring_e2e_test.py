@@ -180,8 +180,10 @@ def stack(validation_pipeline, tmp_path_factory):
   common = ['--description', description_path, '--work-dir', validation_pipeline.work_dir,
             '--state-dir', state_dir]
   try:
+    # The server's root holds one directory per model (TensorFlow Serving's layout).
+    serving_root = os.path.dirname(validation_pipeline.serving_dir)
     s.start('server', [sys.executable, '-m', 'serving.server', '--model-name', MODEL,
-                       '--serving-root', validation_pipeline.serving_dir, '--host', '127.0.0.1',
+                       '--serving-root', serving_root, '--host', '127.0.0.1',
                        '--port', str(ports['server']), '--request-log-dir', log_dir])
     s.start('monitor', [sys.executable, '-m', 'cli.monitor', 'run', '--log-dir', log_dir,
                         '--port', str(ports['monitor']), '--interval', '0.5'] + common)
