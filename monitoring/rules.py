@@ -69,17 +69,16 @@ def _alert(name: str, expr: str, duration: str, severity: str, summary: str,
   }
 
 
-def generate(spec, schema: schema_pb2.Schema, policy: policy_lib.MonitoringPolicy,
-             state_dir: str = '<monitor state dir>', server_job: str = SERVER_JOB,
-             monitor_job: str = MONITOR_JOB) -> Dict[str, Any]:
-  """The rule file as a dict (yaml.safe_dump it, or use to_yaml)."""
-  model = spec.name
-  th = thresholds(spec, schema, policy)
-  wait = policy.alert_for
+def _where_to_look(model: str, state_dir: str) -> str:
   windows_of = f'{state_dir}/windows/{model}/{{{{ $labels.version }}}}/'
-  look = (f'Window results: {windows_of}; HTML history: python -m cli.monitor report; '
+  return (f'Window results: {windows_of}; HTML history: python -m cli.monitor report; '
           f'full skew report of the request log: python -m validation.skew --request-log '
           f'<log dir> --version {{{{ $labels.version }}}}.')
+
+
+def _input_rules(model: str, th: Mapping[str, Any], wait: str, look: str
+                 ) -> List[Dict[str, Any]]:
+  """Per model input: drift, missing values, values outside the schema's domain."""
   rules: List[Dict[str, Any]] = []
   for feature, value in th['drift'].items():
     rules.append(_alert(
@@ -106,7 +105,14 @@ def generate(spec, schema: schema_pb2.Schema, policy: policy_lib.MonitoringPolic
         f'(allowed {value:.1%})',
         f'Unseen categories or values beyond the schema\'s range for {feature}: a new '
         f'category upstream, or a unit change. {look}', {'feature': feature}))
-  rules += [
+  return rules
+
+
+def _model_rules(model: str, th: Mapping[str, Any], policy: policy_lib.MonitoringPolicy,
+                 look: str, server_job: str, monitor_job: str) -> List[Dict[str, Any]]:
+  """Outputs, errors, latency, and the processes being reachable."""
+  wait = policy.alert_for
+  return [
       _alert('ModelPredictionShift',
              f'{queries.prediction_shift(model)} > {th["prediction_shift"]}', wait, 'warning',
              f'Predicted classes of {model} version {{{{ $labels.version }}}} moved '
@@ -149,6 +155,17 @@ def generate(spec, schema: schema_pb2.Schema, policy: policy_lib.MonitoringPolic
              'The version was not pushed by the pipeline recorded in ML Metadata, or its '
              'statistics are gone: python -m cli.provenance.'),
   ]
+
+
+def generate(spec, schema: schema_pb2.Schema, policy: policy_lib.MonitoringPolicy,
+             state_dir: str = '<monitor state dir>', server_job: str = SERVER_JOB,
+             monitor_job: str = MONITOR_JOB) -> Dict[str, Any]:
+  """The rule file as a dict (yaml.safe_dump it, or use to_yaml)."""
+  model = spec.name
+  th = thresholds(spec, schema, policy)
+  look = _where_to_look(model, state_dir)
+  rules = (_input_rules(model, th, policy.alert_for, look) +
+           _model_rules(model, th, policy, look, server_job, monitor_job))
   return {'groups': [{'name': f'{model}-model-monitoring', 'rules': rules}]}
 
 

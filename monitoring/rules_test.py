@@ -61,6 +61,37 @@ def _labels(alert, **extra):
   return dict({'severity': alert['labels']['severity']}, **alert['labels'], **extra)
 
 
+def _input_series(m):
+  """Series of model version 7, one sample a minute for 30 minutes."""
+  return [
+      # annual_income drifts at minute 10; loan_amount stays under its 0.025.
+      {'series': f'monitor_feature_drift{{{m},feature="annual_income",'
+                 f'measure="jensen_shannon"}}', 'values': '0.03x9 0.2x20'},
+      {'series': f'monitor_feature_drift{{{m},feature="loan_amount",'
+                 f'measure="jensen_shannon"}}', 'values': '0.02x29'},
+      {'series': f'monitor_input_missing_share{{{m},feature="credit_score"}}',
+       'values': '0.1x9 0.4x20'},
+      {'series': f'monitor_invalid_output_share{{{m}}}', 'values': '0x9 0.02x20'},
+      {'series': f'monitor_prediction_shift{{{m}}}', 'values': '0.01x29'},
+      {'series': f'monitor_baseline_available{{{m}}}', 'values': '1x29'},
+      # 10 requests/s; from minute 10 a fifth of them fail.
+      {'series': 'serving_requests_total{model="credit_risk",version="7",role="stable",'
+                 'code="200"}', 'values': '0+600x29'},
+      {'series': 'serving_request_errors_total{model="credit_risk",version="7",'
+                 'code="500"}', 'values': '0x9 0+120x20'},
+      # Latency: all requests under 50 ms, then from minute 10 all above 2.5 s.
+      {'series': 'serving_request_latency_seconds_bucket{model="credit_risk",'
+                 'version="7",role="stable",le="0.05"}', 'values': '0+600x9 5400x20'},
+      {'series': 'serving_request_latency_seconds_bucket{model="credit_risk",'
+                 'version="7",role="stable",le="2.5"}', 'values': '0+600x9 5400x20'},
+      {'series': 'serving_request_latency_seconds_bucket{model="credit_risk",'
+                 'version="7",role="stable",le="+Inf"}', 'values': '0+600x29'},
+      {'series': 'up{job="model-server",instance="127.0.0.1:8501"}',
+       'values': '1x9 0x20'},
+      {'series': 'up{job="model-monitor",instance="127.0.0.1:9108"}', 'values': '1x29'},
+  ]
+
+
 def test_promtool_unit_tests_of_the_rules(tmp_path, spec, schema_path):
   """Input series in, alerts out: each concern fires above its threshold only."""
   generated = rules_lib.generate(spec, _schema(schema_path), _policy(),
@@ -93,33 +124,7 @@ def test_promtool_unit_tests_of_the_rules(tmp_path, spec, schema_path):
   drift_labels = dict(income['labels'], model='credit_risk', version='7',
                       measure='jensen_shannon')
   cases = {
-      'input_series': [
-          # annual_income drifts at minute 10; loan_amount stays under its 0.025.
-          {'series': f'monitor_feature_drift{{{m},feature="annual_income",'
-                     f'measure="jensen_shannon"}}', 'values': '0.03x9 0.2x20'},
-          {'series': f'monitor_feature_drift{{{m},feature="loan_amount",'
-                     f'measure="jensen_shannon"}}', 'values': '0.02x29'},
-          {'series': f'monitor_input_missing_share{{{m},feature="credit_score"}}',
-           'values': '0.1x9 0.4x20'},
-          {'series': f'monitor_invalid_output_share{{{m}}}', 'values': '0x9 0.02x20'},
-          {'series': f'monitor_prediction_shift{{{m}}}', 'values': '0.01x29'},
-          {'series': f'monitor_baseline_available{{{m}}}', 'values': '1x29'},
-          # 10 requests/s; from minute 10 a fifth of them fail.
-          {'series': 'serving_requests_total{model="credit_risk",version="7",role="stable",'
-                     'code="200"}', 'values': '0+600x29'},
-          {'series': 'serving_request_errors_total{model="credit_risk",version="7",'
-                     'code="500"}', 'values': '0x9 0+120x20'},
-          # Latency: all requests under 50 ms, then from minute 10 all above 2.5 s.
-          {'series': 'serving_request_latency_seconds_bucket{model="credit_risk",'
-                     'version="7",role="stable",le="0.05"}', 'values': '0+600x9 5400x20'},
-          {'series': 'serving_request_latency_seconds_bucket{model="credit_risk",'
-                     'version="7",role="stable",le="2.5"}', 'values': '0+600x9 5400x20'},
-          {'series': 'serving_request_latency_seconds_bucket{model="credit_risk",'
-                     'version="7",role="stable",le="+Inf"}', 'values': '0+600x29'},
-          {'series': 'up{job="model-server",instance="127.0.0.1:8501"}',
-           'values': '1x9 0x20'},
-          {'series': 'up{job="model-monitor",instance="127.0.0.1:9108"}', 'values': '1x29'},
-      ],
+      'input_series': _input_series(m),
       'alert_rule_test': [],
   }
   quiet_at = '8m'
