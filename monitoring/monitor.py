@@ -156,7 +156,10 @@ class Monitor:
   def _save_position(self, version: str, sequence: Optional[int] = None) -> None:
     key = self._key(version)
     entry = self.checkpoint.setdefault(key, {'next_sequence': 0})
-    entry['positions'] = tail_lib.positions_to_json(self.tails[version].positions)
+    positions = tail_lib.positions_to_json(self.tails[version].positions)
+    if sequence is None and entry.get('positions') == positions:
+      return  # An idle poll: no write, no fsync.
+    entry['positions'] = positions
     if sequence is not None:
       entry['next_sequence'] = sequence + 1
     self.history.save_checkpoint(self.checkpoint)

@@ -25,6 +25,7 @@ from typing import Dict, Iterator, List, Optional, Tuple, Union
 from serving import request_log
 
 FINGERPRINT_BYTES = 64
+CHUNK_BYTES = 4 << 20
 
 
 @dataclasses.dataclass
@@ -113,31 +114,35 @@ class VersionTail:
             torn_tail: bool) -> Iterator[Union[Record, BadLine]]:
     with open(path, 'rb') as fh:
       head = fh.read(FINGERPRINT_BYTES)
+
+      def remember(offset: int) -> None:
+        # The position is current after every line: a window closing mid-file
+        # checkpoints exactly the records it holds.
+        self.positions[inode] = FilePosition(
+            offset, hashlib.sha1(head[:offset]).hexdigest() if offset else '', path)
+
+      offset = start
+      remember(offset)
       fh.seek(start)
-      data = fh.read(size - start)
-
-    def remember(offset: int) -> None:
-      # The position is current after every line: a window closing mid-file
-      # checkpoints exactly the records it holds.
-      self.positions[inode] = FilePosition(
-          offset, hashlib.sha1(head[:offset]).hexdigest() if offset else '', path)
-
-    offset = start
-    lines = data.split(b'\n')
-    tail = lines.pop()  # b'' when the data ends with a newline
-    for line in lines:
-      item = _decode(path, offset, line)
-      offset += len(line) + 1
-      remember(offset)
-      if item is not None:
-        yield item
-    if tail and torn_tail:
+      pending = b''
+      while offset + len(pending) < size:
+        # In chunks: a first pass over a large log must not hold it all in memory.
+        chunk = fh.read(min(CHUNK_BYTES, size - offset - len(pending)))
+        if not chunk:
+          break
+        lines = (pending + chunk).split(b'\n')
+        pending = lines.pop()  # b'' when the data ends with a newline
+        for line in lines:
+          item = _decode(path, offset, line)
+          offset += len(line) + 1
+          remember(offset)
+          if item is not None:
+            yield item
+    if pending and torn_tail:
       bad = BadLine(path, offset, 'unterminated line (torn write)',
-                    tail[:200].decode('utf-8', 'replace'))
-      remember(offset + len(tail))
+                    pending[:200].decode('utf-8', 'replace'))
+      remember(offset + len(pending))
       yield bad
-    elif start == offset:
-      remember(offset)
 
 
 def _decode(path: str, offset: int, line: bytes) -> Optional[Union[Record, BadLine]]:

@@ -86,3 +86,14 @@ def test_a_new_file_in_a_reused_inode_is_read_from_the_start(tmp_path):
     f.truncate(0)
     f.write(b''.join(json.dumps(_rec(i)).encode() + b'\n' for i in range(100, 110)))
   assert _ids(reader.poll()) == [f'r{i}' for i in range(100, 110)]
+
+
+def test_large_files_are_read_in_chunks_without_losing_lines(tmp_path, monkeypatch):
+  monkeypatch.setattr(tail, 'CHUNK_BYTES', 37)  # lines straddle every chunk boundary
+  log = RequestLog(str(tmp_path))
+  log.write('m', 1, [_rec(i) for i in range(25)])
+  log.close()
+  reader = tail.VersionTail(str(tmp_path), 'm', '1')
+  assert _ids(reader.poll()) == [f'r{i}' for i in range(25)]
+  size = os.path.getsize(tmp_path / 'm' / '1' / 'requests.jsonl')
+  assert [p.offset for p in reader.positions.values()] == [size]
