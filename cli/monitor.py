@@ -58,7 +58,9 @@ def _policy(args, spec) -> policy_lib.MonitoringPolicy:
   if getattr(args, 'thresholds', None):
     with open(args.thresholds) as f:
       raw = yaml.safe_load(f) or {}
-    policy = policy.with_thresholds(raw.get('thresholds', raw), args.thresholds)
+    policy = policy_lib.check_features(
+        policy.with_thresholds(raw.get('thresholds', raw), args.thresholds),
+        spec.feature_names, args.thresholds)
   window = {}
   if getattr(args, 'window_records', None):
     window['window_records'] = args.window_records

@@ -149,6 +149,20 @@ def parse(raw: Any, source: str = '<description>') -> MonitoringPolicy:
   return policy
 
 
+def check_features(policy: MonitoringPolicy, inputs, source: str) -> MonitoringPolicy:
+  """A per-feature threshold must name a model input (a typo would silently be
+  no threshold at all)."""
+  inputs = set(inputs)
+  for name in PER_FEATURE:
+    unknown = sorted(set(getattr(policy, name).features) - inputs)
+    if unknown:
+      raise DatasetSpecError(
+          f'{source}: {SECTION}.thresholds.{name} names {unknown}, which are not model '
+          f'inputs; model inputs are {sorted(inputs)}')
+  return policy
+
+
 def of(spec) -> MonitoringPolicy:
   """The policy of a parsed DatasetSpec (its raw `monitoring:` section)."""
-  return parse((spec.raw or {}).get(SECTION), source=spec.source)
+  return check_features(parse((spec.raw or {}).get(SECTION), source=spec.source),
+                        spec.feature_names, spec.source)

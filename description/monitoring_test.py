@@ -59,3 +59,16 @@ def test_of_reads_the_section_of_a_loaded_description(tmp_path):
   path = tmp_path / 'd.yaml'
   path.write_text(yaml.safe_dump(raw))
   assert monitoring.of(description.load(str(path))).prediction_shift == 0.3
+
+
+def test_per_feature_thresholds_must_name_model_inputs(tmp_path):
+  import yaml  # pylint: disable=g-import-not-at-top
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
+  with open(configs.DEFAULT_DESCRIPTION) as f:
+    raw = yaml.safe_load(f)
+  raw['monitoring'] = {'thresholds': {'drift': {'annual_incom': 0.1}}}
+  path = tmp_path / 'd.yaml'
+  path.write_text(yaml.safe_dump(raw))
+  with pytest.raises(description.DatasetSpecError,
+                     match=r"d.yaml: monitoring.thresholds.drift names \['annual_incom'\]"):
+    monitoring.of(description.load(str(path)))
