@@ -259,6 +259,19 @@ def test_drifted_traffic_fires_the_drift_alert_naming_the_features(stack):
   with open(os.path.join(stack.state_dir, 'windows', MODEL, stack.version,
                          '00000001.json')) as f:
     assert set(json.load(f)['drifted']) == features
+  # The HTML report lists what Prometheus fired, beside the windows' breaches.
+  import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
+  from description import monitoring as policy_lib  # pylint: disable=g-import-not-at-top
+  from monitoring import report  # pylint: disable=g-import-not-at-top
+  from monitoring import rules as rules_lib  # pylint: disable=g-import-not-at-top
+  thresholds = rules_lib.thresholds(
+      stack.spec, tfdv.load_schema_text(configs.curated_schema_path(MODEL)),
+      policy_lib.of(stack.spec))
+  data = report.build(stack.state_dir, MODEL, thresholds, prometheus=stack.prometheus)
+  fired = {a['labels']['feature'] for a in data['alerts']
+           if a['name'] == 'ModelInputDrift' and a['state'] == 'firing'}
+  breached = {a['feature'] for a in data['alarms'] if a['concern'] == 'drift'}
+  assert fired == features == breached and len(data['windows']) == 2
 
 
 def test_every_dashboard_query_returns_series(stack):
