@@ -106,6 +106,7 @@ def cmd_run(args) -> int:
       policy=_policy(args, spec), metadata_path=metadata_path)
   exporter = exporter_lib.Exporter(settings.model, spec.feature_names, spec.classes)
   monitor = monitor_lib.Monitor(settings, exporter)
+  monitor.restore_metrics()
   print(f'monitor: {settings.log_dir} -> {settings.state_dir} (windows of '
         f'{settings.policy.window_records} records or {settings.policy.window_seconds:g} s)',
         flush=True)

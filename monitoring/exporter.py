@@ -118,15 +118,18 @@ class Exporter:
         if labels[:2] == (self.model, version):
           metric.remove(*labels)
 
-  def export(self, result: Mapping[str, Any]) -> None:
+  def export(self, result: Mapping[str, Any], restored: bool = False) -> None:
+    """The window's gauges; restored=True (a window read back from disk after a
+    restart) leaves the counters alone, so rates see no records twice."""
     version = str(result['version'])
     if not self._admit(version):
       return
     labels = (self.model, version)
     self.window_records.labels(*labels).set(result['records'])
     self.window_end.labels(*labels).set(result['last_ts'])
-    self.records.labels(*labels).inc(result['records'])
-    self.windows.labels(*labels).inc()
+    if not restored:
+      self.records.labels(*labels).inc(result['records'])
+      self.windows.labels(*labels).inc()
     self.baseline.labels(*labels).set(1 if result.get('baseline') else 0)
     for feature, stats in result['inputs'].items():
       if feature not in self.features:

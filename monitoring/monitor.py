@@ -80,6 +80,18 @@ class Monitor:
     self.ignored_models: set = set()
     self.messages: List[str] = []
 
+  def restore_metrics(self) -> int:
+    """Exports each version's last stored window: after a restart the gauges
+    show the latest state at once, not only after the next window closes."""
+    if self.exporter is None:
+      return 0
+    latest: Dict[str, Dict[str, Any]] = {}
+    for window in history_lib.windows(self.settings.state_dir, self.settings.model):
+      latest[window['version']] = window  # oldest first: the last one wins
+    for window in latest.values():
+      self.exporter.export(window, restored=True)
+    return len(latest)
+
   # --- reading ---------------------------------------------------------------
   def _say(self, message: str) -> None:
     self.messages.append(message)

@@ -75,6 +75,12 @@ def test_a_restart_loses_nothing_and_counts_nothing_twice(tmp_path, spec, schema
   assert [w['sequence'] for w in stored] == [0, 1, 2]
   assert sum(w['records'] for w in stored) == len(records)
   assert stored[1]['first_ts'] == records[1000]['ts']
+  # A third start shows the last window's gauges before any poll, counting nothing.
+  third, exporter = make_monitor(tmp_path, spec, schema_path, window_records=1000, clock=now)
+  assert third.restore_metrics() == 1
+  text = exporter_lib.generate_latest(exporter.registry).decode()
+  assert 'monitor_window_records{model="credit_risk",version="1"} 500.0' in text
+  assert 'monitor_records_total{model="credit_risk",version="1"}' not in text
 
 
 def test_bad_input_is_reported_and_the_rest_processed(tmp_path, spec, schema_path,
