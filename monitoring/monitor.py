@@ -141,6 +141,12 @@ class Monitor:
             f'record of model {record.get("model")!r} version {record.get("version")!r} in '
             f'the log of {self._key(version)}', None))
         continue
+      if not isinstance(record.get('inputs'), dict) or not isinstance(
+          record.get('ts', 0.0), (int, float)):
+        rejects.append(self._reject(item.path, item.offset, 'bad_line',
+                                    'record without an "inputs" object or a numeric "ts"',
+                                    None))
+        continue
       window = self.windows[version]
       window.records.append(record)
       if len(window.records) >= policy.window_records:
@@ -227,10 +233,16 @@ class Monitor:
     spec = self.settings.spec
     outputs = window_lib.output_metrics(records, spec.classes, spec.rare_class_id)
     baseline = self._baseline(version)
-    measurements, problems = [], []
+    measurements, problems, drift_error = [], [], None
     if isinstance(baseline, baseline_lib.Baseline):
-      measurements, problems = drift_lib.measure(records, spec, self.schema,
-                                                 baseline.statistics)
+      try:
+        measurements, problems = drift_lib.measure(records, spec, self.schema,
+                                                   baseline.statistics)
+      except Exception as e:  # pylint: disable=broad-except
+        # TFDV failing on one window must not stop the monitor or lose the
+        # window's other metrics.
+        drift_error = f'drift not measured: {type(e).__name__}: {e}'
+        self._say(f'{self._key(version)}: {drift_error}')
     sequence = self.checkpoint.get(self._key(version), {}).get('next_sequence', 0)
     reference = self._reference(version, sequence, outputs['class_share'])
     return {
@@ -242,7 +254,8 @@ class Monitor:
         'outputs': outputs,
         'prediction_shift': window_lib.prediction_shift(outputs['class_share'], reference),
         'baseline': baseline.uri if isinstance(baseline, baseline_lib.Baseline) else None,
-        'baseline_note': None if isinstance(baseline, baseline_lib.Baseline) else baseline,
+        'baseline_note': (drift_error if isinstance(baseline, baseline_lib.Baseline)
+                          else baseline),
         'drift': [m.to_json() for m in measurements],
         'drifted': drift_lib.drifted_features(measurements),
         'input_problems': len(problems),

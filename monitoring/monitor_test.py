@@ -93,6 +93,7 @@ def test_bad_input_is_reported_and_the_rest_processed(tmp_path, spec, schema_pat
     f.write(b'{"ts": 1, "inputs": {"annual_inc\n')  # torn by a crash, then terminated
     f.write(json.dumps(foreign).encode() + b'\n')
     f.write(b'\x00\xff garbage\n')
+    f.write(json.dumps(dict(records[0], inputs=5)).encode() + b'\n')
   write_log(tmp_path, records[50:])
   # Another model's log beside ours, and a version with no training baseline.
   write_log(tmp_path, [dict(r, model='fraud') for r in records[:5]])
@@ -105,18 +106,19 @@ def test_bad_input_is_reported_and_the_rest_processed(tmp_path, spec, schema_pat
   assert 'no push of version 2' in closed['2']['baseline_note']
   assert closed['2']['inputs']['annual_income']['values'] > 0
   rejected = history.History(str(tmp_path / 'state')).rejected()
-  assert [r['reason'] for r in rejected] == ['bad_line', 'other_model', 'bad_line']
+  assert [r['reason'] for r in rejected] == ['bad_line', 'other_model', 'bad_line',
+                                              'bad_line']
   assert all(r['file'] == str(active) for r in rejected)
   text = '\n'.join(monitor.messages)
   assert f'{active}, byte ' in text and "model 'fraud'" in text
   assert 'request log of model "fraud" ignored' in text
   assert 'credit_risk/2: drift not measured' in text
   metrics = exporter_lib.generate_latest(exporter.registry).decode()
-  assert 'monitor_rejected_lines_total{model="credit_risk",reason="bad_line"} 2.0' in metrics
+  assert 'monitor_rejected_lines_total{model="credit_risk",reason="bad_line"} 3.0' in metrics
   assert 'monitor_baseline_available{model="credit_risk",version="2"} 0.0' in metrics
   # A second pass reads nothing again.
   assert monitor.poll(final=True) == []
-  assert len(history.History(str(tmp_path / 'state')).rejected()) == 3
+  assert len(history.History(str(tmp_path / 'state')).rejected()) == 4
 
 
 def test_exporter_keeps_series_of_the_newest_versions_only(spec):
@@ -134,3 +136,20 @@ def test_exporter_keeps_series_of_the_newest_versions_only(spec):
   assert versions == {str(v) for v in range(3, exporter_lib.MAX_VERSIONS + 3)}
   assert 'not_a_feature' not in text and 'bogus' not in text
 
+
+
+def test_a_failing_drift_measurement_keeps_the_window(tmp_path, spec, schema_path, generated,
+                                                     training_baseline, monkeypatch):
+  from monitoring import drift  # pylint: disable=g-import-not-at-top
+
+  def broken(*args, **kwargs):
+    raise ValueError('statistics of this window could not be computed')
+
+  monkeypatch.setattr(drift, 'measure', broken)
+  write_log(tmp_path, records_from_csv(span_csv(generated, 'clean', 3), spec, limit=50))
+  monitor, _ = make_monitor(tmp_path, spec, schema_path, training_baseline, window_records=50)
+  [window] = monitor.poll(final=True)
+  assert window['records'] == 50 and window['drift'] == []
+  assert window['baseline_note'] == ('drift not measured: ValueError: statistics of this '
+                                     'window could not be computed')
+  assert window['inputs']['annual_income']['values'] > 0
