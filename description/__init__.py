@@ -353,6 +353,8 @@ def parse(raw: Dict[str, Any], source: str = '<dict>') -> DatasetSpec:
   )
   if not spec.features():
     raise DatasetSpecError(f'{source}: no model inputs: every column is excluded')
+  from description import monitoring  # pylint: disable=g-import-not-at-top
+  monitoring.of(spec)  # A bad `monitoring:` section fails at load, like any other field.
   return spec
 
 
