@@ -24,6 +24,7 @@ from description.roles import parse_roles
 from description.splits import parse_splits
 from description.training import Training
 from description.training import parse_training
+from description import monitoring
 
 PACKAGE_PREFIX = 'package://'
 
@@ -158,6 +159,8 @@ def parse(raw: Dict[str, Any], source: str = '<dict>') -> DatasetSpec:
   )
   if not spec.features():
     raise fields.DatasetSpecError(f'{source}: no model inputs: every column is excluded')
+  # Optional sections are parsed by their own modules; a bad one fails at load.
+  monitoring.of(spec)
   return spec
 
 

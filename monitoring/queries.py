@@ -1,0 +1,93 @@
+"""The PromQL of every concern, shared by the alert rules and the dashboard.
+
+One function per concern; the rules compare these expressions with a
+threshold, the dashboard plots them, so what an alert says and what the
+on-call engineer sees are the same numbers. Series come from the model
+server (serving/metrics.py) and the monitor (monitoring/exporter.py).
+"""
+
+
+def _sel(**labels: str) -> str:
+  inner = ','.join(f'{k}="{v}"' for k, v in labels.items() if v is not None)
+  return '{' + inner + '}'
+
+
+def feature_drift(model: str, feature: str = None) -> str:
+  return f'monitor_feature_drift{_sel(model=model, feature=feature)}'
+
+
+def feature_drift_threshold(model: str, feature: str = None) -> str:
+  return f'monitor_feature_drift_threshold{_sel(model=model, feature=feature)}'
+
+
+def missing_share(model: str, feature: str = None) -> str:
+  return f'monitor_input_missing_share{_sel(model=model, feature=feature)}'
+
+
+def out_of_range_share(model: str, feature: str = None) -> str:
+  return f'monitor_input_out_of_range_share{_sel(model=model, feature=feature)}'
+
+
+def input_mean(model: str) -> str:
+  return f'monitor_input_mean{_sel(model=model)}'
+
+
+def predicted_class_share(model: str) -> str:
+  return f'monitor_predicted_class_share{_sel(model=model)}'
+
+
+def rare_class_score(model: str) -> str:
+  return f'monitor_rare_class_score_mean{_sel(model=model)}'
+
+
+def prediction_shift(model: str) -> str:
+  return f'monitor_prediction_shift{_sel(model=model)}'
+
+
+def invalid_output_share(model: str) -> str:
+  return f'monitor_invalid_output_share{_sel(model=model)}'
+
+
+def window_records(model: str) -> str:
+  return f'monitor_window_records{_sel(model=model)}'
+
+
+def baseline_available(model: str) -> str:
+  return f'monitor_baseline_available{_sel(model=model)}'
+
+
+def rejected_lines_rate(model: str, window: str) -> str:
+  return f'sum by (model, reason) (rate(monitor_rejected_lines_total{_sel(model=model)}[{window}]))'
+
+
+def request_rate(model: str, window: str) -> str:
+  return (f'sum by (model, version, role) '
+          f'(rate(serving_requests_total{_sel(model=model)}[{window}]))')
+
+
+def error_rate(model: str, window: str) -> str:
+  """Share of predict requests answered with an error (4xx or 5xx)."""
+  return (f'sum by (model) (rate(serving_request_errors_total{_sel(model=model)}[{window}]))'
+          f' / sum by (model) (rate(serving_requests_total{_sel(model=model)}[{window}]))')
+
+
+def latency_p99(model: str, window: str) -> str:
+  return (f'histogram_quantile(0.99, sum by (model, le) '
+          f'(rate(serving_request_latency_seconds_bucket{_sel(model=model)}[{window}])))')
+
+
+def up(job: str) -> str:
+  return f'up{_sel(job=job)}'
+
+
+def down(job: str) -> str:
+  """1 per target of the job that the last scrape could not reach, or no job at all."""
+  return f'{up(job)} == 0 or absent({up(job)})'
+
+
+def canary_weight(model: str) -> str:
+  return f'serving_canary_weight_percent{_sel(model=model)}'
+
+
+def label_info(model: str) -> str:
+  return f'serving_model_label_info{_sel(model=model)}'

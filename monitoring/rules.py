@@ -1,0 +1,173 @@
+"""Prometheus alerting rules generated from the dataset description and the schema.
+
+Thresholds, per rule:
+  input drift       per model input: the description's monitoring.thresholds.drift,
+                    else the curated schema's skew comparator (the same threshold
+                    the skew command and the data gate use)
+  missing share     per input: the description's, else what the schema's presence
+                    allows (1 - min_fraction), else 1%
+  out of range      per input: the description's (default 1%, the schema's min_domain_mass)
+  prediction shift, invalid outputs, error rate, p99 latency: the description's or
+                    description/monitoring.py's defaults
+  server down       the model server's scrape target unreachable for `down_for`
+
+Each alert's annotations say what to look at: the feature and version in
+its labels, the monitor's window files and report, the skew command.
+"""
+
+from typing import Any, Dict, List, Mapping, Optional
+
+import yaml
+
+from description import monitoring as policy_lib
+from monitoring import drift as drift_lib
+from monitoring import queries
+from monitoring import window as window_lib
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+DEFAULT_MISSING_SHARE = 0.01
+SERVER_JOB, MONITOR_JOB = 'model-server', 'model-monitor'
+
+
+def _presence_allowance(schema: schema_pb2.Schema) -> Dict[str, float]:
+  out = {}
+  for feature in schema.feature:
+    if feature.presence.HasField('min_fraction') and feature.presence.min_fraction < 1:
+      out[feature.name] = round(1.0 - feature.presence.min_fraction, 6)
+  return out
+
+
+def thresholds(spec, schema: schema_pb2.Schema,
+               policy: policy_lib.MonitoringPolicy) -> Dict[str, Any]:
+  """Every threshold the rules use: {concern: value or {feature: value}}."""
+  features = list(window_lib.feature_kinds(spec))
+  comparators = drift_lib.comparator_thresholds(schema)
+  presence = _presence_allowance(schema)
+  drift = {}
+  for f in features:
+    value = policy.drift.get(f, comparators.get(f, (None, None))[1])
+    if value is not None:
+      drift[f] = round(float(value), 6)
+  return {
+      'drift': drift,
+      'missing_share': {f: policy.missing_share.get(f, presence.get(f, DEFAULT_MISSING_SHARE))
+                        for f in features},
+      'out_of_range_share': {f: policy.out_of_range_share.get(f) for f in features},
+      'prediction_shift': policy.prediction_shift,
+      'invalid_output_share': policy.invalid_output_share,
+      'error_rate': policy.error_rate,
+      'latency_p99_seconds': policy.latency_p99_seconds,
+  }
+
+
+def _alert(name: str, expr: str, duration: str, severity: str, summary: str,
+           description: str, labels: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+  return {
+      'alert': name, 'expr': expr, 'for': duration,
+      'labels': dict({'severity': severity}, **(labels or {})),
+      'annotations': {'summary': summary, 'description': description},
+  }
+
+
+def _where_to_look(model: str, state_dir: str) -> str:
+  windows_of = f'{state_dir}/windows/{model}/{{{{ $labels.version }}}}/'
+  return (f'Window results: {windows_of}; HTML history: python -m cli.monitor report; '
+          f'full skew report of the request log: python -m validation.skew --request-log '
+          f'<log dir> --version {{{{ $labels.version }}}}.')
+
+
+def _input_rules(model: str, th: Mapping[str, Any], wait: str, look: str
+                 ) -> List[Dict[str, Any]]:
+  """Per model input: drift, missing values, values outside the schema's domain."""
+  rules: List[Dict[str, Any]] = []
+  for feature, value in th['drift'].items():
+    rules.append(_alert(
+        'ModelInputDrift', f'{queries.feature_drift(model, feature)} > {value}', wait,
+        'warning',
+        f'Input {feature} of {model} version {{{{ $labels.version }}}} drifted from its '
+        f'training data ({{{{ $labels.measure }}}} {{{{ $value | printf "%.3f" }}}} > {value})',
+        f'Compare the live distribution of {feature} with the training data of this '
+        f'version. {look}', {'feature': feature}))
+  for feature, value in th['missing_share'].items():
+    rules.append(_alert(
+        'ModelInputMissing', f'{queries.missing_share(model, feature)} > {value}', wait,
+        'warning',
+        f'Input {feature} of {model} version {{{{ $labels.version }}}} is missing in '
+        f'{{{{ $value | humanizePercentage }}}} of requests (allowed {value:.1%})',
+        f'A client stopped sending {feature}, or sends it empty. {look}',
+        {'feature': feature}))
+  for feature, value in th['out_of_range_share'].items():
+    rules.append(_alert(
+        'ModelInputOutOfRange', f'{queries.out_of_range_share(model, feature)} > {value}',
+        wait, 'warning',
+        f'Input {feature} of {model} version {{{{ $labels.version }}}} is outside its '
+        f'schema domain in {{{{ $value | humanizePercentage }}}} of requests '
+        f'(allowed {value:.1%})',
+        f'Unseen categories or values beyond the schema\'s range for {feature}: a new '
+        f'category upstream, or a unit change. {look}', {'feature': feature}))
+  return rules
+
+
+def _model_rules(model: str, th: Mapping[str, Any], policy: policy_lib.MonitoringPolicy,
+                 look: str, server_job: str, monitor_job: str) -> List[Dict[str, Any]]:
+  """Outputs, errors, latency, and the processes being reachable."""
+  wait = policy.alert_for
+  return [
+      _alert('ModelPredictionShift',
+             f'{queries.prediction_shift(model)} > {th["prediction_shift"]}', wait, 'warning',
+             f'Predicted classes of {model} version {{{{ $labels.version }}}} moved '
+             f'{{{{ $value | printf "%.3f" }}}} (L-infinity) from its first window\'s '
+             f'shares (allowed {th["prediction_shift"]})',
+             f'Look at the input drift alerts of the same version first; then the '
+             f'predicted-class panel of the dashboard. {look}'),
+      _alert('ModelInvalidOutputs',
+             f'{queries.invalid_output_share(model)} > {th["invalid_output_share"]}', wait,
+             'critical',
+             f'{model} version {{{{ $labels.version }}}} returns null, non-finite or '
+             f'inconsistent outputs for {{{{ $value | humanizePercentage }}}} of requests',
+             f'The model or its inputs produce NaN: roll back to the stable version '
+             f'(python -m cli.rollout) and check the window\'s invalid_reasons. {look}'),
+      _alert('ModelErrorRate',
+             f'{queries.error_rate(model, policy.rate_window)} > {th["error_rate"]}', wait,
+             'critical',
+             f'{{{{ $value | humanizePercentage }}}} of predict requests to {model} fail '
+             f'(allowed {th["error_rate"]:.1%})',
+             'See serving_request_errors_total by code on the dashboard\'s errors row, and '
+             'the model server\'s log.'),
+      _alert('ModelLatencyP99',
+             f'{queries.latency_p99(model, policy.rate_window)} > '
+             f'{th["latency_p99_seconds"]}', wait, 'warning',
+             f'p99 latency of {model} is {{{{ $value | humanizeDuration }}}} '
+             f'(budget {th["latency_p99_seconds"]} s)',
+             'See the traffic and latency row: load (requests per second), batch sizes, '
+             'and the server process\'s CPU.'),
+      _alert('ModelServerDown', queries.down(server_job), policy.down_for, 'critical',
+             f'The model server of {model} ({{{{ $labels.instance }}}}) cannot be scraped',
+             f'Check the server process (python -m serving.server --model-name {model}) '
+             f'and its /healthz; predictions are not being served.'),
+      _alert('ModelMonitorDown', queries.down(monitor_job), policy.down_for, 'warning',
+             f'The monitor of {model} cannot be scraped: drift is not being watched',
+             'Restart it (python -m cli.monitor run); it resumes from its checkpoint.'),
+      _alert('ModelBaselineMissing', f'{queries.baseline_available(model)} == 0', wait,
+             'warning',
+             f'No training statistics for {model} version {{{{ $labels.version }}}}: '
+             f'its drift is not measured',
+             'The version was not pushed by the pipeline recorded in ML Metadata, or its '
+             'statistics are gone: python -m cli.provenance.'),
+  ]
+
+
+def generate(spec, schema: schema_pb2.Schema, policy: policy_lib.MonitoringPolicy,
+             state_dir: str = '<monitor state dir>', server_job: str = SERVER_JOB,
+             monitor_job: str = MONITOR_JOB) -> Dict[str, Any]:
+  """The rule file as a dict (yaml.safe_dump it, or use to_yaml)."""
+  model = spec.name
+  th = thresholds(spec, schema, policy)
+  look = _where_to_look(model, state_dir)
+  rules = (_input_rules(model, th, policy.alert_for, look) +
+           _model_rules(model, th, policy, look, server_job, monitor_job))
+  return {'groups': [{'name': f'{model}-model-monitoring', 'rules': rules}]}
+
+
+def to_yaml(rules: Mapping[str, Any]) -> str:
+  return yaml.safe_dump(rules, sort_keys=False, width=120, allow_unicode=True)

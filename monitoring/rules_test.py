@@ -1,0 +1,180 @@
+"""Generated alert rules: thresholds from schema and description, checked by promtool."""
+
+import dataclasses
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from description import monitoring as policy_lib
+from monitoring import rules as rules_lib
+
+
+def _schema(path):
+  from google.protobuf import text_format  # pylint: disable=g-import-not-at-top
+  from tensorflow_metadata.proto.v0 import schema_pb2  # pylint: disable=g-import-not-at-top
+  with open(path) as f:
+    return text_format.Parse(f.read(), schema_pb2.Schema())
+
+
+def _promtool(*args, cwd=None):
+  assert shutil.which('promtool'), 'promtool is missing: run scripts/install_test_tools.sh'
+  return subprocess.run(['promtool'] + list(args), capture_output=True, text=True,
+                        cwd=cwd, timeout=120)
+
+
+def _policy(**changes):
+  return dataclasses.replace(policy_lib.MonitoringPolicy(alert_for='2m', down_for='1m',
+                                                         rate_window='5m'), **changes)
+
+
+def test_thresholds_come_from_the_schema_unless_the_description_sets_them(spec, schema_path):
+  schema = _schema(schema_path)
+  default = rules_lib.thresholds(spec, schema, policy_lib.MonitoringPolicy())
+  assert default['drift']['annual_income'] == 0.06  # the schema's skew comparator
+  assert default['drift']['loan_amount'] == 0.025
+  assert default['missing_share']['credit_score'] == pytest.approx(0.15)  # presence
+  assert default['missing_share']['loan_amount'] == rules_lib.DEFAULT_MISSING_SHARE
+  assert set(default['drift']) == set(spec.feature_names)
+  policy = policy_lib.parse({'thresholds': {'drift': {'annual_income': 0.2},
+                                            'missing_share': {'default': 0.3},
+                                            'error_rate': 0.5}}, 'test.yaml')
+  changed = rules_lib.thresholds(spec, schema, policy)
+  assert changed['drift']['annual_income'] == 0.2
+  assert changed['drift']['loan_amount'] == 0.025
+  assert set(changed['missing_share'].values()) == {0.3}
+  assert changed['error_rate'] == 0.5
+
+
+def test_promtool_accepts_the_rules(tmp_path, spec, schema_path):
+  path = tmp_path / 'rules.yml'
+  path.write_text(rules_lib.to_yaml(rules_lib.generate(spec, _schema(schema_path),
+                                                       _policy())))
+  result = _promtool('check', 'rules', str(path))
+  assert result.returncode == 0, result.stdout + result.stderr
+  count = 3 * len(spec.feature_names) + 7  # + shift, outputs, errors, latency, 2 down, baseline
+  assert f'SUCCESS: {count} rules found' in result.stdout
+
+
+def _labels(alert, **extra):
+  return dict({'severity': alert['labels']['severity']}, **alert['labels'], **extra)
+
+
+def _input_series(m):
+  """Series of model version 7, one sample a minute for 30 minutes."""
+  return [
+      # annual_income drifts at minute 10; loan_amount stays under its 0.025.
+      {'series': f'monitor_feature_drift{{{m},feature="annual_income",'
+                 f'measure="jensen_shannon"}}', 'values': '0.03x9 0.2x20'},
+      {'series': f'monitor_feature_drift{{{m},feature="loan_amount",'
+                 f'measure="jensen_shannon"}}', 'values': '0.02x29'},
+      {'series': f'monitor_input_missing_share{{{m},feature="credit_score"}}',
+       'values': '0.1x9 0.4x20'},
+      {'series': f'monitor_invalid_output_share{{{m}}}', 'values': '0x9 0.02x20'},
+      {'series': f'monitor_prediction_shift{{{m}}}', 'values': '0.01x29'},
+      {'series': f'monitor_baseline_available{{{m}}}', 'values': '1x29'},
+      # 10 requests/s; from minute 10 a fifth of them fail.
+      {'series': 'serving_requests_total{model="credit_risk",version="7",role="stable",'
+                 'code="200"}', 'values': '0+600x29'},
+      {'series': 'serving_request_errors_total{model="credit_risk",version="7",'
+                 'code="500"}', 'values': '0x9 0+120x20'},
+      # Latency: all requests under 50 ms, then from minute 10 all above 2.5 s.
+      {'series': 'serving_request_latency_seconds_bucket{model="credit_risk",'
+                 'version="7",role="stable",le="0.05"}', 'values': '0+600x9 5400x20'},
+      {'series': 'serving_request_latency_seconds_bucket{model="credit_risk",'
+                 'version="7",role="stable",le="2.5"}', 'values': '0+600x9 5400x20'},
+      {'series': 'serving_request_latency_seconds_bucket{model="credit_risk",'
+                 'version="7",role="stable",le="+Inf"}', 'values': '0+600x29'},
+      {'series': 'up{job="model-server",instance="127.0.0.1:8501"}',
+       'values': '1x9 0x20'},
+      {'series': 'up{job="model-monitor",instance="127.0.0.1:9108"}', 'values': '1x29'},
+  ]
+
+
+def test_promtool_unit_tests_of_the_rules(tmp_path, spec, schema_path):
+  """Input series in, alerts out: each concern fires above its threshold only."""
+  generated = rules_lib.generate(spec, _schema(schema_path), _policy(),
+                                 state_dir='/var/lib/monitor')
+  (tmp_path / 'rules.yml').write_text(rules_lib.to_yaml(generated))
+  by_name = {}
+  for rule in generated['groups'][0]['rules']:
+    by_name.setdefault(rule['alert'], []).append(rule)
+  income = next(r for r in by_name['ModelInputDrift']
+                if r['labels']['feature'] == 'annual_income')
+  assert income['annotations']['summary'].startswith('Input annual_income of credit_risk')
+  assert '/var/lib/monitor/windows/credit_risk/' in income['annotations']['description']
+  m = 'model="credit_risk",version="7"'
+
+  def alert(name, labels, value=None):
+    """The alert `name` with `labels`, its annotations rendered as Prometheus would
+    with `value` already formatted (so the test checks the text on-call reads)."""
+    [rule] = [r for r in by_name[name] if all(
+        r['labels'].get(k, v) == v for k, v in labels.items())]
+    annotations = {}
+    for key, text in rule['annotations'].items():
+      for label, label_value in labels.items():
+        text = text.replace('{{ $labels.%s }}' % label, label_value)
+      for template in ('{{ $value | printf "%.3f" }}', '{{ $value | humanizePercentage }}',
+                       '{{ $value | humanizeDuration }}'):
+        text = text.replace(template, value or '')
+      annotations[key] = text
+    return {'exp_labels': labels, 'exp_annotations': annotations}
+
+  drift_labels = dict(income['labels'], model='credit_risk', version='7',
+                      measure='jensen_shannon')
+  cases = {
+      'input_series': _input_series(m),
+      'alert_rule_test': [],
+  }
+  quiet_at = '8m'
+  for name in ('ModelInputDrift', 'ModelInputMissing', 'ModelInvalidOutputs',
+               'ModelErrorRate', 'ModelLatencyP99', 'ModelServerDown', 'ModelMonitorDown',
+               'ModelPredictionShift', 'ModelBaselineMissing', 'ModelInputOutOfRange'):
+    cases['alert_rule_test'].append({'eval_time': quiet_at, 'alertname': name,
+                                     'exp_alerts': []})
+  fired = {
+      'ModelInputDrift': [alert('ModelInputDrift', drift_labels, '0.200')],
+      'ModelInputMissing': [alert('ModelInputMissing', dict(
+          severity='warning', feature='credit_score', model='credit_risk', version='7'),
+                                  '40%')],
+      'ModelInvalidOutputs': [alert('ModelInvalidOutputs', dict(
+          severity='critical', model='credit_risk', version='7'), '2%')],
+      'ModelErrorRate': [alert('ModelErrorRate', dict(severity='critical',
+                                                      model='credit_risk'), '20%')],
+      # All requests in the +Inf bucket: the quantile is the last finite bound.
+      'ModelLatencyP99': [alert('ModelLatencyP99', dict(severity='warning',
+                                                        model='credit_risk'), '2.5s')],
+      'ModelServerDown': [alert('ModelServerDown', dict(
+          severity='critical', job='model-server', instance='127.0.0.1:8501'))],
+      'ModelMonitorDown': [], 'ModelPredictionShift': [], 'ModelBaselineMissing': [],
+  }
+  for name, expected in fired.items():
+    cases['alert_rule_test'].append({'eval_time': '16m', 'alertname': name,
+                                     'exp_alerts': expected})
+  # Pending, not yet firing, one minute into the breach (for: 2m).
+  cases['alert_rule_test'].append({'eval_time': '11m', 'alertname': 'ModelInputDrift',
+                                   'exp_alerts': []})
+  test_file = {'rule_files': ['rules.yml'], 'evaluation_interval': '1m',
+               'tests': [dict(cases, interval='1m')]}
+  (tmp_path / 'rules_test.yml').write_text(yaml.safe_dump(test_file, sort_keys=False))
+  result = _promtool('test', 'rules', 'rules_test.yml', cwd=str(tmp_path))
+  assert result.returncode == 0, result.stdout + result.stderr
+  assert 'SUCCESS' in result.stdout
+
+
+def test_absent_server_counts_as_down(tmp_path, spec, schema_path):
+  generated = rules_lib.generate(spec, _schema(schema_path), _policy())
+  [down] = [r for r in generated['groups'][0]['rules'] if r['alert'] == 'ModelServerDown']
+  (tmp_path / 'rules.yml').write_text(rules_lib.to_yaml(generated))
+  test_file = {'rule_files': ['rules.yml'], 'evaluation_interval': '1m', 'tests': [{
+      'interval': '1m',
+      'input_series': [{'series': 'up{job="model-monitor",instance="a"}', 'values': '1x5'}],
+      'alert_rule_test': [{'eval_time': '3m', 'alertname': 'ModelServerDown', 'exp_alerts': [
+          {'exp_labels': {'severity': 'critical', 'job': 'model-server'},
+           'exp_annotations': {
+               'summary': 'The model server of credit_risk () cannot be scraped',
+               'description': down['annotations']['description']}}]}]}]}
+  (tmp_path / 't.yml').write_text(yaml.safe_dump(test_file))
+  result = _promtool('test', 'rules', 't.yml', cwd=str(tmp_path))
+  assert result.returncode == 0, result.stdout + result.stderr
