@@ -182,7 +182,7 @@ def stack(validation_pipeline, tmp_path_factory):
   try:
     # The server's root holds one directory per model (TensorFlow Serving's layout).
     serving_root = os.path.dirname(validation_pipeline.serving_dir)
-    s.start('server', [sys.executable, '-m', 'serving.server', '--model-name', MODEL,
+    s.start('server', [sys.executable, '-m', 'cli.serve', '--model-name', MODEL,
                        '--serving-root', serving_root, '--host', '127.0.0.1',
                        '--port', str(ports['server']), '--request-log-dir', log_dir])
     s.start('monitor', [sys.executable, '-m', 'cli.monitor', 'run', '--log-dir', log_dir,
