@@ -10,7 +10,7 @@ from setuptools import find_packages, setup
 
 # Top-level packages, in the order of the layers (README, "Layout").
 PACKAGES = ('description', 'reports', 'metadata', 'analysis', 'models', 'validation',
-            'serving', 'rollout', 'provenance', 'components', 'pipeline',
+            'serving', 'rollout', 'scoring', 'provenance', 'components', 'pipeline',
             'kubeflow_support', 'cli', 'data')
 
 setup(
