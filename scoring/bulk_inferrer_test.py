@@ -1,0 +1,139 @@
+"""TFX's BulkInferrer scores with the exported model, and only a blessed one.
+
+The pipeline runs TFX's standard BulkInferrer after the Evaluator (see the
+description's `scoring` section). Its executor is run here on a model exported
+by the Trainer's code: through the `serving_examples` signature its
+predictions equal those of the raw-value signature the server and the batch
+command call, and without a blessing it writes nothing.
+"""
+
+import glob
+import json
+import os
+import shutil
+
+import numpy as np
+import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2
+from tfx.components.bulk_inferrer import executor as bulk_executor
+from tfx.dsl.components.base import base_beam_executor
+from tfx.proto import bulk_inferrer_pb2
+from tfx.types import artifact_utils
+from tfx.types import standard_artifacts
+from tfx.types import standard_component_specs as keys
+from tfx.utils import proto_utils
+
+from pipeline import pipeline as pipeline_lib
+from scoring.conftest import random_rows
+
+# The signature taking serialized tf.Examples (models/model.py make_signatures).
+MODEL_SPEC = bulk_inferrer_pb2.ModelSpec(model_signature_name=['serving_examples'])
+BEAM = ['--runner=FnApiRunner', '--direct_running_mode=in_memory', '--direct_num_workers=1']
+
+
+def _example(row):
+  row_id, income, city, score, gender = row
+  feature = {
+      'row_id': tf.train.Feature(bytes_list=tf.train.BytesList(value=[row_id.encode()])),
+      'score': tf.train.Feature(int64_list=tf.train.Int64List(value=[int(score)])),
+      'gender': tf.train.Feature(bytes_list=tf.train.BytesList(value=[gender.encode()])),
+  }
+  if income:
+    feature['income'] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(income)]))
+  if city:
+    feature['city'] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[city.encode()]))
+  return tf.train.Example(features=tf.train.Features(feature=feature))
+
+
+def _artifacts(tmp_path, model_version_dir, rows, blessed):
+  examples = standard_artifacts.Examples()
+  examples.uri = str(tmp_path / 'examples')
+  examples.split_names = artifact_utils.encode_split_names(['train', 'test'])
+  for split, part in (('train', rows[:3]), ('test', rows)):
+    os.makedirs(os.path.join(examples.uri, f'Split-{split}'))
+    with tf.io.TFRecordWriter(os.path.join(examples.uri, f'Split-{split}', 'data.gz'),
+                              options='GZIP') as writer:
+      for row in part:
+        writer.write(_example(row).SerializeToString())
+  model = standard_artifacts.Model()
+  model.uri = str(tmp_path / 'model')
+  shutil.copytree(model_version_dir, os.path.join(model.uri, 'Format-Serving'))
+  blessing = standard_artifacts.ModelBlessing()
+  blessing.uri = str(tmp_path / 'blessing')
+  blessing.set_int_custom_property('blessed', int(blessed))
+  result = standard_artifacts.InferenceResult()
+  result.uri = str(tmp_path / 'inference')
+  os.makedirs(result.uri)
+  return ({keys.EXAMPLES_KEY: [examples], keys.MODEL_KEY: [model],
+           keys.MODEL_BLESSING_KEY: [blessing]},
+          {keys.INFERENCE_RESULT_KEY: [result]})
+
+
+def _run(inputs, outputs, split):
+  context = base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=BEAM)
+  bulk_executor.Executor(context).Do(inputs, outputs, {
+      keys.DATA_SPEC_KEY: proto_utils.proto_to_json(
+          bulk_inferrer_pb2.DataSpec(example_splits=[split])),
+      keys.MODEL_SPEC_KEY: proto_utils.proto_to_json(MODEL_SPEC),
+  })
+  logs = []
+  for path in glob.glob(os.path.join(outputs[keys.INFERENCE_RESULT_KEY][0].uri, '*.gz')):
+    for record in tf.data.TFRecordDataset(path, compression_type='GZIP'):
+      logs.append(prediction_log_pb2.PredictionLog.FromString(record.numpy()))
+  return logs
+
+
+def test_bulk_inferrer_predicts_what_the_raw_signature_does(tmp_path, serving_dir):
+  rows = random_rows(20)
+  version_dir = os.path.join(serving_dir, '1')
+  logs = _run(*_artifacts(tmp_path, version_dir, rows, blessed=True), split='test')
+  assert len(logs) == len(rows)  # the test split only
+  raw = tf.saved_model.load(version_dir).signatures['serving_default']
+  by_id = {}
+  for log in logs:
+    example = tf.train.Example.FromString(log.predict_log.request.inputs['examples'].string_val[0])
+    row_id = example.features.feature['row_id'].bytes_list.value[0].decode()
+    probabilities = tf.make_ndarray(log.predict_log.response.outputs['probabilities'])
+    by_id[row_id] = probabilities.reshape(-1)
+  for row in rows:
+    row_id, income, city, score, _ = row
+    expected = raw(income=tf.constant([float(income) if income else np.nan]),
+                   city=tf.constant([city]), score=tf.constant([float(score)]))
+    np.testing.assert_allclose(by_id[row_id], expected['probabilities'].numpy()[0],
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_bulk_inferrer_writes_nothing_without_a_blessing(tmp_path, serving_dir):
+  logs = _run(*_artifacts(tmp_path, os.path.join(serving_dir, '1'), random_rows(5),
+                          blessed=False), split='test')
+  assert logs == []
+
+
+def test_the_pipeline_scores_the_described_split_with_the_blessed_model(tmp_path):
+  import yaml  # pylint: disable=g-import-not-at-top
+  import description  # pylint: disable=g-import-not-at-top
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
+  with open(configs.DEFAULT_DESCRIPTION) as f:
+    raw = yaml.safe_load(f)
+
+  def build(section):
+    spec = description.parse(dict(raw, **section), source='d.yaml')
+    built = pipeline_lib.create_pipeline(
+        pipeline_name='p', pipeline_root=str(tmp_path / 'root'), data_root=str(tmp_path),
+        spec=spec, serving_model_dir=str(tmp_path / 'serving'))
+    return {c.id: c for c in built.components}
+
+  assert 'BulkInferrer' not in build({})
+  nodes = build({'scoring': {'split': 'test'}})
+  inferrer = nodes['BulkInferrer']
+  assert inferrer.inputs['model'].producer_component_id == 'Trainer'
+  assert inferrer.inputs['model_blessing'].producer_component_id == 'Evaluator'
+  assert inferrer.inputs['examples'].producer_component_id == 'CsvExampleGen'
+  assert inferrer.exec_properties['data_spec'].example_splits == ['test']
+  assert inferrer.exec_properties['model_spec'] == MODEL_SPEC
+  assert 'inference_result' in inferrer.outputs
+  nodes = build({'scoring': {'span': 7}})
+  assert nodes['BulkInferrer'].inputs['examples'].producer_component_id == 'ScoringExampleGen'
+  scoring_gen = nodes['ScoringExampleGen']
+  config = json.loads(scoring_gen.exec_properties['input_config'])
+  assert config['splits'] == [{'name': 'score', 'pattern': 'span-7/*.csv'}]
