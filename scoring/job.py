@@ -54,11 +54,14 @@ def rejects_path(out: str) -> str:
   return root + '.rejects.csv'
 
 
-def _reject_line(reject: rows_lib.Reject) -> str:
+def _csv_line(fields: Sequence) -> str:
   text = io.StringIO()
-  csv.writer(text, lineterminator='').writerow(
-      [reject.path, reject.line, reject.column or '', reject.reason, reject.text])
+  csv.writer(text, lineterminator='').writerow(fields)
   return text.getvalue()
+
+
+def _reject_line(reject: rows_lib.Reject) -> str:
+  return _csv_line([reject.path, reject.line, reject.column or '', reject.reason, reject.text])
 
 
 class _ReadRange(beam.DoFn):
@@ -104,7 +107,7 @@ def _join(parts_prefix: str, target: str, header: Sequence[str]) -> int:
   count = 0
   tmp = f'{target}.tmp-{uuid.uuid4().hex[:8]}'
   with _open(tmp, 'wb') as out:
-    out.write((','.join(header) + '\n').encode('utf-8'))
+    out.write((_csv_line(header) + '\n').encode('utf-8'))
     for shard in sorted(fileio.glob(parts_prefix + '*')):
       with _open(shard, 'rb') as f:
         for block in iter(lambda f=f: f.read(1 << 20), b''):
@@ -138,8 +141,12 @@ def run(inputs: str, out: str, spec: description.DatasetSpec,
           REJECTS, main='lines')
       _ = scored.lines | 'WriteScored' >> beam.io.WriteToText(
           os.path.join(parts, 'scored'))
-      _ = ((read[REJECTS], scored[REJECTS]) | 'AllRejects' >> beam.Flatten()
-           | 'WriteRejects' >> beam.io.WriteToText(os.path.join(parts, 'rejects')))
+      # Two writers, no Flatten: each stays fused with its producer, so no
+      # runner buffers a PCollection of rejects, however many there are.
+      _ = read[REJECTS] | 'WriteReadRejects' >> beam.io.WriteToText(
+          os.path.join(parts, 'rejects-read'))
+      _ = scored[REJECTS] | 'WriteModelRejects' >> beam.io.WriteToText(
+          os.path.join(parts, 'rejects-model'))
     scored_count = _join(os.path.join(parts, 'scored'), out, predict.output_header(spec))
     rejected_count = _join(os.path.join(parts, 'rejects'), rejects, REJECTS_HEADER)
   finally:
