@@ -93,37 +93,18 @@ class Scorer:
     """(the batch's output lines joined by newlines, rows the model refused)."""
     try:
       outputs = self.model.predict(SIGNATURE, _tensors(batch, self.model))
-    except RequestError:
+    except RequestError as e:
+      if len(batch) == 1:
+        return '', [rows_lib.Reject(batch.path, batch.lines[0], None, str(e), batch.texts[0])]
       # One bad row fails the whole call: find it by scoring one row at a time.
-      return self._row_by_row(batch)
+      results = [self.score(batch.row(i)) for i in range(len(batch))]
+      return ('\n'.join(text for text, _ in results if text),
+              [reject for _, rejects in results for reject in rejects])
     good = np.isfinite(outputs['probabilities']).all(axis=1)
     rejects = [rows_lib.Reject(batch.path, batch.lines[i], None,
                                'the model returned non-finite probabilities', batch.texts[i])
                for i in np.flatnonzero(~good)]
     return self._format(batch, outputs, good), rejects
-
-  def _row_by_row(self, batch: rows_lib.RowBatch) -> Tuple[str, List[rows_lib.Reject]]:
-    parts, rejects = [], []
-    for i in range(len(batch)):
-      row = batch.row(i)
-      try:
-        text, bad = self.score_one(row)
-      except RequestError as e:
-        rejects.append(rows_lib.Reject(batch.path, batch.lines[i], None, str(e),
-                                       batch.texts[i]))
-        continue
-      rejects += bad
-      if text:
-        parts.append(text)
-    return '\n'.join(parts), rejects
-
-  def score_one(self, row: rows_lib.RowBatch) -> Tuple[str, List[rows_lib.Reject]]:
-    outputs = self.model.predict(SIGNATURE, _tensors(row, self.model))
-    good = np.isfinite(outputs['probabilities']).all(axis=1)
-    if not good[0]:
-      return '', [rows_lib.Reject(row.path, row.lines[0], None,
-                                  'the model returned non-finite probabilities', row.texts[0])]
-    return self._format(row, outputs, good), []
 
   def _format(self, batch: rows_lib.RowBatch, outputs: Dict[str, np.ndarray],
               good: np.ndarray) -> str:
