@@ -247,7 +247,7 @@ def _print(n: int, r: Dict, args: argparse.Namespace) -> None:
   for way, label in labels.items():
     x = r[way]
     print(f'  {label:44s}{x["seconds"]:9.1f}{x["rows_per_second"]:10.0f}'
-          f'{x["rows_per_second"] / floor:10.2f}')
+          f'{x["rows_per_second"] / floor:10.3f}')
   print(f'  batch command: peak RSS of its processes together {r["command"]["peak_rss_mb"]:.0f} MB')
 
 

@@ -176,3 +176,21 @@ def test_the_command_refuses_an_unknown_version_and_a_broken_file(
   assert score_cli.main(['--input', str(broken)] + base[2:]) == 1
   assert f"{broken}, line 1, column 'colour': unknown column" in capsys.readouterr().err
   assert not (tmp_path / 'o.csv').exists()
+
+
+def test_the_command_finds_the_pushed_model_from_the_work_directory(
+    tmp_path, tiny_spec, serving_dir, capsys):
+  import yaml  # pylint: disable=g-import-not-at-top
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
+  description = tmp_path / 'tiny.yaml'
+  description.write_text(yaml.safe_dump(dict(tiny_spec.raw)))
+  work_dir = tmp_path / 'work'
+  pushed = configs.serving_model_dir(str(work_dir), 'tiny')  # where local_runner pushes
+  os.makedirs(os.path.dirname(pushed))
+  os.symlink(serving_dir, pushed)
+  data = write_csv(str(tmp_path / 'in.csv'), random_rows(4))
+  out = tmp_path / 'o.csv'
+  assert score_cli.main(['--input', data, '--out', str(out), '--work-dir', str(work_dir),
+                         '--description', str(description), *BEAM]) == 0
+  assert 'model tiny version 2' in capsys.readouterr().out
+  assert len(_read(str(out))) == 4
