@@ -231,6 +231,8 @@ def main(argv: Optional[List[str]] = None) -> int:
           assert r['rows'] == n, (way, r['rows'], n)
           r['rows_per_second'] = r['rows'] / r['seconds']
       _print(n, results[n], args)
+  if len(sizes) > 1:
+    _print_marginal(sizes[0], sizes[-1], results)
   if args.json:
     with open(args.json, 'w') as f:
       json.dump({str(k): v for k, v in results.items()}, f, indent=2)
@@ -249,6 +251,15 @@ def _print(n: int, r: Dict, args: argparse.Namespace) -> None:
     print(f'  {label:44s}{x["seconds"]:9.1f}{x["rows_per_second"]:10.0f}'
           f'{x["rows_per_second"] / floor:10.3f}')
   print(f'  batch command: peak RSS of its processes together {r["command"]["peak_rss_mb"]:.0f} MB')
+
+
+def _print_marginal(small: int, large: int, results: Dict) -> None:
+  """Rows per second of the extra rows: fixed costs (imports, model load) cancel."""
+  print(f'\nmarginal rate, rows {small} -> {large}:')
+  for way in ('command', 'server', 'floor'):
+    extra = results[large][way]['seconds'] - results[small][way]['seconds']
+    rate = (large - small) / extra if extra > 0 else float('inf')
+    print(f'  {way:10s}{rate:12.0f} rows/s')
 
 
 if __name__ == '__main__':

@@ -171,8 +171,11 @@ def test_the_pipeline_scores_the_described_split_with_the_blessed_model(tmp_path
   assert inferrer.inputs['model'].producer_component_id == 'Trainer'
   assert inferrer.inputs['model_blessing'].producer_component_id == 'Evaluator'
   assert inferrer.inputs['examples'].producer_component_id == 'CsvExampleGen'
-  assert inferrer.exec_properties['data_spec'].example_splits == ['test']
-  assert inferrer.exec_properties['model_spec'] == MODEL_SPEC
+  data_spec = proto_utils.json_to_proto(inferrer.exec_properties['data_spec'],
+                                        bulk_inferrer_pb2.DataSpec())
+  assert data_spec.example_splits == ['test']
+  assert proto_utils.json_to_proto(inferrer.exec_properties['model_spec'],
+                                   bulk_inferrer_pb2.ModelSpec()) == MODEL_SPEC
   assert 'inference_result' in inferrer.outputs
   nodes = build({'scoring': {'span': 7}})
   assert nodes['BulkInferrer'].inputs['examples'].producer_component_id == 'ScoringExampleGen'
