@@ -140,7 +140,7 @@ def test_the_command_scores_with_the_stable_version_or_a_named_one(
   newest = score('newest.csv')
   assert {r['model_version'] for r in newest} == {'2'}
   assert 'the newest version' in capsys.readouterr().out
-  state = versions.state_file(serving_dir)
+  state = versions.state_files(serving_dir)[1]  # the rollout's file
   with open(state, 'w') as f:
     f.write('{"stable": 1, "rolled_back": [2]}')
   try:

@@ -21,7 +21,8 @@ from scoring import versions
 from serving import model_store
 from serving.rest_codec import RequestError
 
-SIGNATURE = model_store.DEFAULT_SIGNATURE
+# The one signature the serving contract requires: raw values in.
+SIGNATURE = model_store.Contract().required_signature
 PREDICTED_CLASS = 'predicted_class'
 MODEL_VERSION = 'model_version'
 # The row's origin, when the description names no id column.
