@@ -31,7 +31,7 @@ from tfx.utils import proto_utils
 from models import model as model_lib
 from pipeline import pipeline as pipeline_lib
 from serving import model_store
-from scoring.conftest import random_rows
+from scoring.conftest import random_rows, training_of
 
 MODEL_SPEC = bulk_inferrer_pb2.ModelSpec(model_signature_name=['bulk_inference'])
 BEAM = ['--runner=FnApiRunner', '--direct_running_mode=in_memory', '--direct_num_workers=1']
@@ -56,7 +56,7 @@ def _export_with_bulk_signature(spec, transform, path):
   transformed, output = transform
   tf.keras.utils.set_random_seed(5)
   model = model_lib.build_keras_model(
-      spec, model_lib.categorical_sizes(spec, output), model_lib.training_params(spec))
+      spec, model_lib.categorical_sizes(spec, output), training_of(spec))
   model.fit({k: np.array([np.asarray(r[k]).reshape(-1) for r in transformed])
              for k in model.input_names},
             np.array([r['outcome_xf'] for r in transformed]), epochs=2, verbose=0)

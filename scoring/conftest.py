@@ -21,11 +21,22 @@ MODEL = 'tiny'
 HEADER = ['row_id', 'income', 'city', 'score', 'gender']
 
 
+def training_of(spec):
+  """The description's training parameters, as build_keras_model takes them.
+
+  models.model.training_params(spec) until the typed description (spec.training
+  as a Training) is merged; then only the second branch is needed.
+  """
+  if hasattr(model_lib, 'training_params'):
+    return model_lib.training_params(spec)
+  return spec.training
+
+
 def _train_and_export(spec, transform, seed: int, path: str) -> str:
   transformed, output = transform
   tf.keras.utils.set_random_seed(seed)
   model = model_lib.build_keras_model(
-      spec, model_lib.categorical_sizes(spec, output), model_lib.training_params(spec))
+      spec, model_lib.categorical_sizes(spec, output), training_of(spec))
   inputs = {k: np.array([np.asarray(r[k]).reshape(-1) for r in transformed])
             for k in model.input_names}
   model.fit(inputs, np.array([r['outcome_xf'] for r in transformed]), epochs=2, verbose=0)
