@@ -3,7 +3,8 @@
   python -m cli.score --input applications.csv --out scored.csv
   python -m cli.score --input monthly/ --out scored.csv --version 1732262400
   python -m cli.score --input gs://b/in/ --out gs://b/scored.csv \\
-      --runner=DataflowRunner --project=P --region=R --setup_file=./setup.py
+      --serving-dir /models/credit_risk --runner=DataflowRunner \\
+      --project=P --region=R --setup_file=./setup.py
 
 The model is the stable one of the pipeline's serving directory (the version
 the last rollout promoted, else the newest pushed), or `--version N`. Written:
@@ -11,7 +12,11 @@ OUT with the id column, the predicted class, every class's probability and
 the model version; OUT's name with `.rejects.csv` for the rows that could not
 be scored, each with file, line, column and reason. A file that breaks the
 dataset description is refused (exit 1) before anything is written. Any
-argument this command does not know goes to Apache Beam.
+argument this command does not know goes to Apache Beam. On a distributed
+runner every worker loads the model through the model server's store, which
+reads a local directory: the serving directory must exist at the same path on
+the workers (the worker image, or a shared mount); inputs and outputs may be
+on any file system TensorFlow reads (gs://, s3://).
 """
 
 import argparse
@@ -37,8 +42,9 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument('--version', type=int, help='score with this version, not the stable one')
   parser.add_argument('--serving-dir', help='<serving root>/<model>: where the Pusher pushes '
                       '(default: the pipeline\'s, from --work-dir / --pipeline-name)')
-  parser.add_argument('--description', help='dataset description YAML (default: the one '
-                      'named like the pipeline, else %s)' % configs.DEFAULT_DESCRIPTION)
+  parser.add_argument('--description', help='dataset description YAML; its name is the '
+                      'pipeline\'s unless --pipeline-name says otherwise (default: %s)'
+                      % configs.DEFAULT_DESCRIPTION)
   parser.add_argument('--batch-size', type=int, default=job.DEFAULT_BATCH_SIZE,
                       help='rows per call of the model (default: %(default)s)')
   return common.add_location_arguments(parser)
