@@ -25,6 +25,7 @@ from description.splits import parse_splits
 from description.training import Training
 from description.training import parse_training
 from description import monitoring
+from description import scoring
 
 PACKAGE_PREFIX = 'package://'
 
@@ -161,6 +162,7 @@ def parse(raw: Dict[str, Any], source: str = '<dict>') -> DatasetSpec:
     raise fields.DatasetSpecError(f'{source}: no model inputs: every column is excluded')
   # Optional sections are parsed by their own modules; a bad one fails at load.
   monitoring.of(spec)
+  scoring.of(spec)
   return spec
 
 

@@ -207,10 +207,22 @@ def make_signatures(model: tf.keras.Model, spec: description.DatasetSpec,
   def transform_features(serialized):
     return model.tft_layer(tf.io.parse_example(serialized, raw_feature_spec))
 
+  # For TFX's BulkInferrer: tfx_bsl's RunInference splits every output per row
+  # and cannot split the one-string-per-row `classes` of serving_examples
+  # ('bytes' object has no attribute 'dtype'), so the class name goes out as
+  # a [batch, 1] tensor.
+  @tf.function(input_signature=[
+      tf.TensorSpec(shape=[None], dtype=tf.string, name='examples')], autograph=False)
+  def bulk_inference(serialized):
+    outputs = serve_examples(serialized)
+    return {'class_probabilities': outputs['probabilities'], 'class_id': outputs['class_ids'],
+            'class_name': tf.expand_dims(outputs['classes'], 1)}
+
   return {
       'serving_default': serve_raw.get_concrete_function(),
       'serving_examples': serve_examples,
       'transform_features': transform_features,
+      'bulk_inference': bulk_inference,
   }
 
 

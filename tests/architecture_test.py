@@ -19,6 +19,7 @@ LAYERS: List[Tuple[str, ...]] = [
     ('reports', 'metadata', 'console'),
     ('analysis', 'models', 'serving'),
     ('validation', 'rollout', 'provenance'),
+    ('scoring',),
     ('monitoring',),
     ('components',),
     ('pipeline',),
