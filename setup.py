@@ -9,7 +9,7 @@ locally and inside a Kubeflow image alike.
 from setuptools import find_packages, setup
 
 # Top-level packages, in the order of the layers (README, "Layout").
-PACKAGES = ('description', 'reports', 'metadata', 'analysis', 'models', 'validation',
+PACKAGES = ('description', 'reports', 'metadata', 'analysis', 'models', 'validation', 'feedback',
             'serving', 'rollout', 'provenance', 'components', 'pipeline',
             'kubeflow_support', 'cli', 'data')
 

@@ -1,0 +1,14 @@
+"""Delayed ground truth: labels joined to the request log, live quality per
+served version, and the next span harvested from what production saw.
+
+  labels    read label files keyed by the description's id_column (partial,
+            repeated, conflicting), with counts of everything skipped
+  join      request-log records x labels -> labelled predictions per version
+  quality   accuracy, per-class precision/recall/F1, per slice, Wilson CIs
+  export    the figures as Prometheus metrics (a textfile, bounded labels)
+  record    the figures as an ML Metadata artifact linked to the pushed model
+  harvest   labelled requests -> the next span's CSV plus a row manifest
+
+Every reader counts what it skipped and why (`Skipped`); nothing is dropped
+without a count and a reason the commands print.
+"""
