@@ -11,7 +11,7 @@ come from the labels when requests do not carry them.
 
 import csv
 import dataclasses
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import description
 from feedback.skipped import Skipped
