@@ -4,11 +4,13 @@
         --request-log work/credit_risk/request_log --labels labels/*.csv \
         [--since 2026-03-01 --until 2026-04-01] \
         [--mode all|recent-weighted|recent-only --recent-since 2026-03-15 --weight 3] \
-        [--data-root DIR] [--span N]
+        [--data-root DIR] [--span N] [--work-dir work | --metadata store.sqlite]
 
 Writes <data root>/span-N/data.csv (N = the next span unless --span) with the
 description's columns, personal data treated per its `pii` section, and
-span-N/manifest.json saying where every row came from. The next pipeline run
+span-N/manifest.json saying where every row came from; with a metadata store
+(found from --work-dir / --metadata), records a HarvestedSpan artifact whose
+inputs are the pushes of the versions that served the rows. The next pipeline run
 (local_runner.py) trains on it. Prints what was written and, with counts and
 reasons, everything left out. Exit 0 on a written span, 1 when there was
 nothing to harvest, 2 on unusable input.
@@ -24,7 +26,9 @@ import description
 from feedback import harvest
 from feedback import join as join_lib
 from feedback import labels as labels_lib
+from cli import common
 from feedback import period
+from feedback import record
 from feedback.skipped import Skipped
 
 
@@ -43,6 +47,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       help='recent-weighted: recent rows count this many times (default 3)')
   parser.add_argument('--data-root', help='default: the description\'s input.default_root')
   parser.add_argument('--span', type=int, help='span number (default: the next one)')
+  common.add_location_arguments(parser)
   args = parser.parse_args(argv)
   try:
     spec = description.load(args.description)
@@ -75,7 +80,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 2
   print(f'span {done.span}: {done.rows} row(s) in {done.csv_path}\n'
         f'manifest: {done.manifest_path}')
+  _record(args, done, {p.version for p in chosen})
   return 0
+
+
+def _record(args, done: harvest.Harvest, versions) -> None:
+  try:
+    metadata_path = common.resolve(args).metadata_path
+  except common.LocationError:
+    metadata_path = None
+  if not metadata_path or not os.path.exists(metadata_path):
+    print('no metadata store found: the harvest is not recorded in ML Metadata')
+    return
+  done_record = record.record_harvest(
+      metadata_path, versions, os.path.abspath(os.path.dirname(done.csv_path)),
+      done.span, done.rows)
+  print(f'ML Metadata: HarvestedSpan artifact {done_record.artifact_id}, from the '
+        f'pushes of version(s) {", ".join(sorted(versions))}')
 
 
 if __name__ == '__main__':

@@ -110,3 +110,22 @@ def test_cli_harvests_and_reports_what_it_left_out(log_dir, labels_csv, tmp_path
       '--labels', labels_csv, '--data-root', str(root), '--since', '2027-01-01'])
   assert code == 1
   assert 'nothing to harvest' in capsys.readouterr().err
+
+
+def test_cli_records_the_harvest_from_the_pushes_that_served_it(
+    log_dir, labels_csv, tmp_path, capsys):
+  from feedback import feedback_test  # pylint: disable=import-outside-toplevel
+  metadata = str(tmp_path / 'm.sqlite')
+  store, pushed_id = feedback_test._store_with_push(metadata, '1')  # pylint: disable=protected-access
+  code = harvest_cli.main([
+      '--description', 'data/descriptions/credit_risk.yaml', '--request-log', log_dir,
+      '--labels', labels_csv, '--data-root', str(tmp_path / 'data'),
+      '--metadata', metadata, '--pipeline-name', 'credit_risk'])
+  assert code == 0
+  assert 'HarvestedSpan artifact' in capsys.readouterr().out
+  [span] = store.get_artifacts_by_type('HarvestedSpan')
+  assert span.uri == str(tmp_path / 'data' / 'span-1')
+  assert span.custom_properties['rows'].int_value == 5
+  [execution] = store.get_executions_by_type('Harvest')
+  events = store.get_events_by_execution_ids([execution.id])
+  assert {e.artifact_id for e in events} == {pushed_id, span.id}

@@ -4,7 +4,11 @@ One execution of type `LiveQualityEvaluation` per version and join, with the
 PushedModel that became that serving version as its input and a `LiveQuality`
 artifact (the JSON figures at `uri`) as its output: the lineage from a
 training span through the model and its push reaches the quality it had in
-production. Opened through metadata.store, the one MLMD access layer; only
+production. A harvest is recorded the same way: a `Harvest` execution whose
+inputs are the PushedModels that served the harvested requests and whose
+output is a `HarvestedSpan` artifact (uri = the span's directory), so the blast
+radius of a served model reaches the span trained on its traffic; the next
+run's Examples name the same directory in their `source_files`. Opened through metadata.store, the one MLMD access layer; only
 figures and counts go into properties (no keys, no row values, no PII).
 """
 
@@ -17,6 +21,8 @@ from metadata import store as mlmd_store
 
 LIVE_QUALITY_TYPE = 'LiveQuality'
 EVALUATION_TYPE = 'LiveQualityEvaluation'
+HARVESTED_SPAN_TYPE = 'HarvestedSpan'
+HARVEST_TYPE = 'Harvest'
 PUSHED_MODEL_TYPE = 'PushedModel'
 
 
@@ -43,6 +49,39 @@ def _type_id(store, name: str, execution: bool = False) -> int:
   return store.put_artifact_type(metadata_store_pb2.ArtifactType(name=name))
 
 
+def _set_properties(node, props: dict) -> None:
+  for key, value in props.items():
+    if isinstance(value, bool) or value is None:
+      continue
+    if isinstance(value, int):
+      node.custom_properties[key].int_value = value
+    elif isinstance(value, float):
+      node.custom_properties[key].double_value = value
+    else:
+      node.custom_properties[key].string_value = str(value)
+
+
+def record_harvest(metadata_path: str, versions, span_dir: str, span: int,
+                   rows: int) -> Recorded:
+  """Records a harvested span, with the pushes of `versions` as its inputs."""
+  store = mlmd_store.open_store(metadata_path, writable=True)
+  pushed = [p for v in sorted(set(map(str, versions)))
+            for p in pushed_models_of_version(store, v)[-1:]]
+  artifact = metadata_store_pb2.Artifact(
+      type_id=_type_id(store, HARVESTED_SPAN_TYPE), uri=span_dir,
+      state=metadata_store_pb2.Artifact.LIVE)
+  _set_properties(artifact, {'span': span, 'rows': rows,
+                             'versions': ','.join(sorted(set(map(str, versions))))})
+  execution = metadata_store_pb2.Execution(
+      type_id=_type_id(store, HARVEST_TYPE, execution=True),
+      last_known_state=metadata_store_pb2.Execution.COMPLETE)
+  events = [(p, metadata_store_pb2.Event(type=metadata_store_pb2.Event.INPUT))
+            for p in pushed]
+  events.append((artifact, metadata_store_pb2.Event(type=metadata_store_pb2.Event.OUTPUT)))
+  execution_id, artifact_ids, _ = store.put_execution(execution, events, [])
+  return Recorded(artifact_ids[-1], execution_id, pushed[-1].id if pushed else None)
+
+
 def record(metadata_path: str, model: str, version: str, uri: str,
            figures: dict) -> Recorded:
   """Writes the LiveQuality artifact and its execution; `figures` are numbers."""
@@ -51,16 +90,7 @@ def record(metadata_path: str, model: str, version: str, uri: str,
   artifact = metadata_store_pb2.Artifact(
       type_id=_type_id(store, LIVE_QUALITY_TYPE), uri=uri,
       state=metadata_store_pb2.Artifact.LIVE)
-  props = dict(figures, model=model, version=str(version))
-  for key, value in props.items():
-    if isinstance(value, bool) or value is None:
-      continue
-    if isinstance(value, int):
-      artifact.custom_properties[key].int_value = value
-    elif isinstance(value, float):
-      artifact.custom_properties[key].double_value = value
-    else:
-      artifact.custom_properties[key].string_value = str(value)
+  _set_properties(artifact, dict(figures, model=model, version=str(version)))
   execution = metadata_store_pb2.Execution(
       type_id=_type_id(store, EVALUATION_TYPE, execution=True),
       last_known_state=metadata_store_pb2.Execution.COMPLETE)
