@@ -30,7 +30,7 @@ def test_labels_count_repeats_conflicts_unknown_classes_and_bad_rows(
   got = labels.read_labels([labels_csv], credit_spec)
   assert sorted(got.labels) == ['k1', 'k2', 'k3', 'k4', 'k7', 'k99']
   assert got.conflicting == {'k5': ['late', 'repaid']}
-  assert got.labels['k1'].slices == {'age_band': '25-34'}
+  assert got.labels['k1'].columns == {'age_band': '25-34'}
   counts = got.skipped.to_dict()
   assert counts['keys with conflicting labels (left out)'] == 1
   assert counts['label rows with the wrong number of fields'] == 1

@@ -1,7 +1,8 @@
 """The next span from production: labelled requests as a CSV under the data root.
 
 One row per request key that has a label: the description's columns from the
-logged inputs (columns the request did not carry are empty, i.e. missing),
+logged inputs, else from the labels file's extra columns (else empty, i.e.
+missing),
 slice columns from the request or the labels file, the id and the label.
 Personal data is treated with the description's `pii` rules before anything
 is written (dropped columns stay in the header, empty). A key served by
@@ -114,10 +115,11 @@ def select(joined: Joined, mode: str, recent_since: Optional[float] = None,
   return chosen, skipped
 
 
-def row_of(p: Prediction, spec: description.DatasetSpec,
-           redactor: description.Redactor) -> Dict[str, str]:
+def row_of(p: Prediction, spec: description.DatasetSpec, redactor: description.Redactor,
+           from_labels: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+  """The CSV row: the request's values, else the labels file's, PII treated."""
   raw = {c.name: _cell(c, p.inputs.get(c.name)) for c in spec.columns}
-  for column, value in p.slices.items():
+  for column, value in list(p.slices.items()) + list((from_labels or {}).items()):
     if not raw.get(column):
       raw[column] = value
   raw[spec.id_column] = p.key
@@ -149,7 +151,7 @@ def write_span(data_root: str, spec: description.DatasetSpec, chosen: Sequence[P
       writer = csv.DictWriter(f, fieldnames=[c.name for c in spec.columns])
       writer.writeheader()
       for p in chosen:
-        writer.writerow(row_of(p, spec, redactor))
+        writer.writerow(row_of(p, spec, redactor, label_set.labels[p.key].columns))
     manifest = dict(provenance, span=span, rows=len(chosen),
                     left_out=skipped.to_dict(), pii=dict(spec.pii.columns),
                     row_sources=[{'id': p.key, 'version': p.version, 'role': p.role,

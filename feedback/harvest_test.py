@@ -74,7 +74,8 @@ def test_personal_data_in_requests_never_reaches_the_span(tmp_path, credit_spec,
              email='planted.unique@example.org')])
   log.close()
   labels_csv = tmp_path / 'labels.csv'
-  labels_csv.write_text('application_id,outcome\nk1,repaid\n')
+  labels_csv.write_text('application_id,outcome,application_month,email\n'
+                        'k1,repaid,2026-03,label.planted@example.org\n')
   raw = dict(credit_spec.raw, pii={'key_env': 'HARVEST_KEY', 'columns': {
       'applicant_name': 'drop', 'email': 'hash'}})
   spec = type(credit_spec).from_config({'source': 'x', 'description': raw})
@@ -89,9 +90,10 @@ def test_personal_data_in_requests_never_reaches_the_span(tmp_path, credit_spec,
                             environ={'HARVEST_KEY': 'k'})
   [row] = _rows(done.csv_path)
   assert row['applicant_name'] == '' and row['email'].startswith('hmac-sha256:')
+  assert row['application_month'] == '2026-03'  # From the labels file.
   for name in os.listdir(tmp_path / 'd' / 'span-1'):
     text = open(tmp_path / 'd' / 'span-1' / name).read()
-    assert 'Planted' not in text and 'planted.unique' not in text
+    assert 'Planted' not in text and 'planted' not in text
 
 
 def test_cli_harvests_and_reports_what_it_left_out(log_dir, labels_csv, tmp_path, capsys):

@@ -120,7 +120,7 @@ def join(log_dir: str, label_set: LabelSet, spec: description.DatasetSpec,
     label = label_set.labels.get(p.key)
     if label is not None:
       p.actual = label.class_id
-    p.slices = _slices(spec, p.inputs, label.slices if label else {})
+    p.slices = _slices(spec, p.inputs, label.columns if label else {})
   unknown = [k for k in label_set.labels if k not in logged_keys]
   for key in unknown:
     skipped.add('labels for unknown request keys (no logged request)', key)

@@ -4,9 +4,12 @@ Labels arrive late, in parts, sometimes twice. A key labelled twice with the
 same class counts once (`repeated label`); with different classes it is
 `conflicting` and left out of every figure, because neither answer can be
 trusted. Unknown classes, empty keys and rows of the wrong length are
-counted with file and line. Extra columns that are slice columns of the
-description (protected attributes, tags) travel with the label, so slices can
-come from the labels when requests do not carry them.
+counted with file and line. Extra columns that are columns of the description
+travel with the label (`columns`): slices (protected attributes, tags) come
+from there when requests do not carry them, and a harvested span takes any
+column the request lacked (e.g. the application month) from there. Personal
+data among them is treated by whoever writes them out (harvest), never kept
+in figures.
 """
 
 import csv
@@ -25,7 +28,8 @@ class LabelsError(ValueError):
 class Label:
   class_id: int
   source: str  # path:line of the (first) row that gave it
-  slices: Dict[str, str]
+  # Description columns given in the labels file besides the key and label.
+  columns: Dict[str, str]
 
 
 @dataclasses.dataclass
@@ -48,7 +52,7 @@ def read_labels(paths: Sequence[str], spec: description.DatasetSpec) -> LabelSet
   if not spec.id_column:
     raise LabelsError(f'{spec.source}: joining labels needs the description\'s id_column')
   classes = {c: i for i, c in enumerate(spec.classes)}
-  slice_columns = set(spec.slice_columns)
+  known = {c.name for c in spec.columns} - {spec.id_column, spec.label}
   labels: Dict[str, Label] = {}
   given: Dict[str, set] = {}
   skipped, rows = Skipped(), 0
@@ -80,7 +84,7 @@ def read_labels(paths: Sequence[str], spec: description.DatasetSpec) -> LabelSet
             skipped.add('repeated labels (same key again)', f'{where} {key}')
             continue
           labels[key] = Label(classes[name], where, {
-              c: rec[c] for c in header if c in slice_columns and rec[c] != ''})
+              c: rec[c] for c in header if c in known and rec[c] != ''})
     except (OSError, UnicodeDecodeError, csv.Error) as e:
       raise LabelsError(f'{path}: cannot read labels: {e}') from e
   conflicting = {k: sorted(v) for k, v in given.items() if len(v) > 1}
