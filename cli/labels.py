@@ -30,6 +30,7 @@ from feedback import quality
 from feedback import record
 from feedback.skipped import Skipped
 from metadata import store as mlmd_store
+from provenance import evaluation
 
 
 def _fmt(p: quality.Proportion) -> str:
@@ -63,6 +64,43 @@ def figures_of(spec, r: quality.VersionQuality) -> dict:
   if spec.rare_class and r.overall.recall[spec.rare_class].value is not None:
     figures['rare_class_recall'] = r.overall.recall[spec.rare_class].value
   return figures
+
+
+def _first_input(store: mlmd_store.Store, execution_id: int, type_name: str):
+  ids = [e.artifact_id for e in store.inputs(execution_id)]
+  return next((a for a in store.artifacts(ids) if store.type_of(a) == type_name), None)
+
+
+def offline_figures(metadata_path: str, version: str, spec) -> dict:
+  """The offline evaluation that blessed the push of `version`: PushedModel ->
+  Pusher -> its ModelBlessing -> the Evaluator -> its ModelEvaluation."""
+  store = mlmd_store.Store.open(metadata_path)
+  pushed = record.pushed_models_of_version(store.store, version)
+  pusher = store.producer(pushed[0].id) if pushed else None
+  blessing = _first_input(store, pusher.id, 'ModelBlessing') if pusher else None
+  evaluator = store.producer(blessing.id) if blessing else None
+  if evaluator is None:
+    return {}
+  outputs = store.artifacts(e.artifact_id for e in store.outputs(evaluator.id))
+  found = [a for a in outputs if store.type_of(a) == 'ModelEvaluation']
+  if not found:
+    return {}
+  try:
+    rows = evaluation.load_rows(found[0].uri)
+  except FileNotFoundError:
+    return {}  # The evaluation was moved or deleted: no offline figures.
+  metrics = evaluation.key_metrics(rows, spec.rare_class_id, 'rare')
+  return {k: v for k, v in (('accuracy', metrics.get('accuracy')),
+                            ('rare_class_recall', metrics.get('rare_recall')))
+          if v is not None}
+
+
+def _metadata_path(args) -> Optional[str]:
+  try:
+    path = common.resolve(args).metadata_path
+  except (common.LocationError, mlmd_store.ProvenanceError):
+    return None
+  return path if os.path.exists(path) else None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -101,24 +139,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 1
   results = quality.by_version(joined.predictions, spec.classes, spec.slice_columns)
   print('\n'.join(report_lines(spec, results)))
+  metadata_path = _metadata_path(args)
+  offline = ({r.version: offline_figures(metadata_path, r.version, spec) for r in results}
+             if metadata_path else {})
+  for version, figures in offline.items():
+    if figures:
+      print(f'version {version} offline: ' + ', '.join(
+          f'{k} {v:.3f}' for k, v in sorted(figures.items())))
   if args.textfile:
-    export.write_textfile(args.textfile, export.registry_for(spec, model, results))
+    export.write_textfile(args.textfile, export.registry_for(spec, model, results,
+                                                             offline=offline))
     print(f'Prometheus metrics: {args.textfile}')
-  _write_and_record(args, spec, model, results, skipped, since, until)
+  _write_and_record(args, metadata_path, spec, model, results, skipped, since, until)
   return 0 if joined.labelled else 1
 
 
-def _write_and_record(args, spec, model, results, skipped, since, until) -> None:
+def _write_and_record(args, metadata_path, spec, model, results, skipped, since,
+                      until) -> None:
   out_dir = args.out
   if not out_dir:
     return
   os.makedirs(out_dir, exist_ok=True)
-  try:
-    metadata_path = common.resolve(args).metadata_path
-    if not os.path.exists(metadata_path):
-      metadata_path = None
-  except (common.LocationError, mlmd_store.ProvenanceError):
-    metadata_path = None
   for r in results:
     path = os.path.abspath(os.path.join(out_dir, f'live_quality-{r.version}.json'))
     with open(path, 'w') as f:

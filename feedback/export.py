@@ -18,9 +18,13 @@ Metrics (gauges; `slice`="overall" and `value`="" for the whole version):
   live_quality_threshold{model,metric} the blessing gates of the description,
       so an alert rule compares against them without copying numbers:
       metric = min_accuracy | min_rare_class_recall
+  offline_accuracy{model,version}, offline_rare_class_recall{model,version}
+      the version's own offline evaluation (the Evaluator run that blessed
+      it), when known: "live accuracy dropped against offline" is
+      live_accuracy{slice="overall"} < on(model, version) offline_accuracy - d
 """
 
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from prometheus_client import CollectorRegistry
 from prometheus_client import Gauge
@@ -56,6 +60,9 @@ class _Gauges:
     self.awaiting = g('live_awaiting_labels', 'Logged predictions still without a label.', mv)
     self.threshold = g('live_quality_threshold', 'The description\'s blessing gates.',
                        ['model', 'metric'])
+    self.offline_acc = g('offline_accuracy', 'Accuracy of the version\'s offline evaluation.', mv)
+    self.offline_rare = g('offline_rare_class_recall',
+                          'Rare-class recall of the version\'s offline evaluation.', mv)
     self.omitted = g('live_quality_slice_values_omitted',
                      'Slice values not exported (label bound).', ['model', 'version', 'slice'])
 
@@ -82,10 +89,19 @@ def _quality(gauges: _Gauges, labels: List[str], q: Quality) -> None:
 
 def registry_for(spec: description.DatasetSpec, model: str,
                  results: Sequence[VersionQuality],
-                 max_values_per_slice: int = MAX_VALUES_PER_SLICE) -> CollectorRegistry:
-  """A registry holding the figures of `results` (a fresh one per export)."""
+                 max_values_per_slice: int = MAX_VALUES_PER_SLICE,
+                 offline: Optional[Dict[str, Dict[str, float]]] = None
+                 ) -> CollectorRegistry:
+  """A registry holding the figures of `results` (a fresh one per export).
+
+  `offline`: version -> {'accuracy': .., 'rare_class_recall': ..} of its
+  offline evaluation, exported beside the live figures.
+  """
   registry = CollectorRegistry()
   gauges = _Gauges(registry)
+  for version, figures in (offline or {}).items():
+    _set(gauges.offline_acc, [model, version], figures.get('accuracy'))
+    _set(gauges.offline_rare, [model, version], figures.get('rare_class_recall'))
   for metric in ('min_accuracy', 'min_rare_class_recall'):
     _set(gauges.threshold, [model, metric], getattr(spec.evaluation, metric))
   for r in results:

@@ -146,3 +146,50 @@ def test_cli_says_so_for_an_empty_period(log_dir, labels_csv, capsys):
   assert code == 1
   assert 'nothing logged for credit_risk in [2027-01-01T00:00:00Z, now)' in (
       capsys.readouterr().err)
+
+
+def _evaluation_dir(path, accuracy, rare_recall):
+  """A TFMA metrics file with overall accuracy and class 2's recall."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from tensorflow_model_analysis.proto import metrics_for_slice_pb2  # pylint: disable=import-outside-toplevel
+  os.makedirs(path)
+  m = metrics_for_slice_pb2.MetricsForSlice()
+  m.slice_key.SetInParent()
+  entry = m.metric_keys_and_values.add()
+  entry.key.name = 'sparse_categorical_accuracy'
+  entry.value.double_value.value = accuracy
+  entry = m.metric_keys_and_values.add()
+  entry.key.name = 'recall'
+  entry.key.sub_key.class_id.value = 2
+  entry.value.double_value.value = rare_recall
+  with tf.io.TFRecordWriter(os.path.join(path, 'metrics-00000-of-00001')) as w:
+    w.write(m.SerializeToString())
+
+
+def test_offline_figures_follow_the_push_back_to_its_evaluation(tmp_path, credit_spec):
+  path = str(tmp_path / 'm.sqlite')
+  store, pushed_id = _store_with_push(path, '5')
+  types = {n: store.put_artifact_type(metadata_store_pb2.ArtifactType(name=n))
+           for n in ('ModelEvaluation', 'ModelBlessing')}
+  evaluation_uri = str(tmp_path / 'evaluation')
+  _evaluation_dir(evaluation_uri, 0.8, 0.4)
+  evaluator = store.put_execution_type(metadata_store_pb2.ExecutionType(name='Evaluator'))
+  pusher = store.put_execution_type(metadata_store_pb2.ExecutionType(name='Pusher'))
+  evaluation_artifact = metadata_store_pb2.Artifact(type_id=types['ModelEvaluation'],
+                                                    uri=evaluation_uri)
+  blessing = metadata_store_pb2.Artifact(type_id=types['ModelBlessing'], uri='/b')
+  out = metadata_store_pb2.Event(type=metadata_store_pb2.Event.OUTPUT)
+  _, (_, blessing_id), _ = store.put_execution(
+      metadata_store_pb2.Execution(type_id=evaluator),
+      [(evaluation_artifact, out), (blessing, out)], [])
+  [blessing] = store.get_artifacts_by_id([blessing_id])
+  [pushed] = store.get_artifacts_by_id([pushed_id])
+  store.put_execution(metadata_store_pb2.Execution(type_id=pusher), [
+      (blessing, metadata_store_pb2.Event(type=metadata_store_pb2.Event.INPUT)),
+      (pushed, out)], [])
+  figures = labels_cli.offline_figures(path, '5', credit_spec)
+  assert figures == {'accuracy': pytest.approx(0.8), 'rare_class_recall': pytest.approx(0.4)}
+  assert labels_cli.offline_figures(path, '6', credit_spec) == {}
+  registry = export.registry_for(credit_spec, 'credit_risk', [], offline={'5': figures})
+  assert 'offline_rare_class_recall{model="credit_risk",version="5"} 0.4' in (
+      export.exposition(registry))
