@@ -80,6 +80,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 2
   print(f'span {done.span}: {done.rows} row(s) in {done.csv_path}\n'
         f'manifest: {done.manifest_path}')
+  for column, count in sorted(done.missing.items()):
+    print(f'  missing: {column} empty in {count}/{done.rows} row(s): neither the request '
+          f'nor the labels file had it (the schema may require it; add it to the labels)')
   _record(args, done, {p.version for p in chosen})
   return 0
 

@@ -53,6 +53,9 @@ class Harvest:
   manifest_path: str
   rows: int
   skipped: Skipped
+  # column -> rows where neither the request nor the labels file had a value
+  # (personal data that is dropped is not counted: it is empty on purpose).
+  missing: Dict[str, int]
 
 
 def next_span(data_root: str, pattern: str) -> int:
@@ -146,13 +149,19 @@ def write_span(data_root: str, spec: description.DatasetSpec, chosen: Sequence[P
     raise HarvestError(f'{target} exists: a harvest never overwrites a span')
   os.makedirs(os.path.dirname(target) or '.', exist_ok=True)
   staging = tempfile.mkdtemp(prefix='.harvest-', dir=os.path.dirname(target) or '.')
+  missing: Dict[str, int] = {}
+  dropped = set(spec.pii.dropped)
   try:
     with open(os.path.join(staging, 'data.csv'), 'w', newline='') as f:
       writer = csv.DictWriter(f, fieldnames=[c.name for c in spec.columns])
       writer.writeheader()
       for p in chosen:
-        writer.writerow(row_of(p, spec, redactor, label_set.labels[p.key].columns))
-    manifest = dict(provenance, span=span, rows=len(chosen),
+        row = row_of(p, spec, redactor, label_set.labels[p.key].columns)
+        for column, value in row.items():
+          if value == '' and column not in dropped:
+            missing[column] = missing.get(column, 0) + 1
+        writer.writerow(row)
+    manifest = dict(provenance, span=span, rows=len(chosen), missing_values=missing,
                     left_out=skipped.to_dict(), pii=dict(spec.pii.columns),
                     row_sources=[{'id': p.key, 'version': p.version, 'role': p.role,
                                   'ts': p.ts, 'log': p.source,
@@ -165,4 +174,4 @@ def write_span(data_root: str, spec: description.DatasetSpec, chosen: Sequence[P
     shutil.rmtree(staging, ignore_errors=True)
     raise
   return Harvest(span, os.path.join(target, 'data.csv'), os.path.join(target, MANIFEST),
-                 len(chosen), skipped)
+                 len(chosen), skipped, missing)

@@ -45,6 +45,9 @@ def test_the_next_span_passes_the_csv_checks_and_traces_every_row(
   assert [s['id'] for s in manifest['row_sources']] == [r['application_id'] for r in rows]
   assert manifest['row_sources'][0]['label'].endswith('labels.csv:2')
   assert manifest['row_sources'][0]['version'] == '1'
+  # k1 carried gender, channel and annual_income; nobody gave application_month.
+  assert done.missing['application_month'] == 5 and 'applicant_name' not in done.missing
+  assert done.missing['gender'] == 1 and manifest['missing_values'] == done.missing
   with pytest.raises(harvest.HarvestError, match='never overwrites'):
     harvest.write_span(str(root), credit_spec, chosen,
                        labels.read_labels([labels_csv], credit_spec), skipped, {}, span=3)
