@@ -6,8 +6,10 @@ served version, and the next span harvested from what production saw.
   join      request-log records x labels -> labelled predictions per version
   quality   accuracy, per-class precision/recall/F1, per slice, Wilson CIs
   export    the figures as Prometheus metrics (a textfile, bounded labels)
-  record    the figures as an ML Metadata artifact linked to the pushed model
+  record    the figures (and harvests) in ML Metadata, linked to the pushes
   harvest   labelled requests -> the next span's CSV plus a row manifest
+  period    [since, until) from dates, times or epochs
+  skipped   counts of what was left out, with reasons and examples
 
 Every reader counts what it skipped and why (`Skipped`); nothing is dropped
 without a count and a reason the commands print.
