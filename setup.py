@@ -10,8 +10,8 @@ from setuptools import find_packages, setup
 
 # Top-level packages, in the order of the layers (README, "Layout").
 PACKAGES = ('description', 'reports', 'metadata', 'console', 'analysis', 'models',
-            'validation', 'serving', 'rollout', 'provenance', 'scoring', 'monitoring',
-            'components', 'pipeline', 'kubeflow_support', 'cli', 'data')
+            'validation', 'serving', 'rollout', 'provenance', 'feedback', 'scoring',
+            'monitoring', 'components', 'pipeline', 'kubeflow_support', 'cli', 'data')
 
 setup(
     name='tfx-e2e-pipeline',

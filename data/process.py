@@ -23,12 +23,15 @@ FIRST_MONTH = (2026, 1)  # application_month of span 1
 # The CSV columns, in order; must equal the `columns:` keys of
 # data/descriptions/credit_risk.yaml (generator_test checks it).
 COLUMNS = (
-    'application_id', 'application_month', 'age', 'gender', 'age_band',
+    'application_id', 'applicant_name', 'email', 'application_month', 'age', 'gender', 'age_band',
     'ethnicity', 'annual_income', 'employment_type', 'employment_years',
     'home_ownership', 'loan_amount', 'loan_term_months', 'loan_purpose',
     'interest_rate', 'debt_to_income', 'credit_score', 'num_open_accounts',
     'num_late_payments_12m', 'channel', 'branch', 'underwriter', 'outcome',
 )
+# Personal data (data/personal.py): marked in the description's `pii`
+# section, so never a model input and never written out raw downstream.
+PII_COLUMNS = ('applicant_name', 'email')
 INT_COLUMNS = ('age', 'loan_term_months', 'credit_score', 'num_open_accounts',
                'num_late_payments_12m')
 FLOAT_COLUMNS = ('annual_income', 'employment_years', 'loan_amount',

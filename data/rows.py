@@ -222,7 +222,7 @@ def _frame(p, rng, n: int, span: int, start: int, v: Values) -> pd.DataFrame:
       'underwriter': names([f'UW{i + 1:02d}'
                             for i in range(p['num_underwriters'])])[v['uw_idx']],
       'outcome': names(process.CLASSES)[v['outcome_idx']],
-  }, columns=list(process.COLUMNS))
+  }, columns=[c for c in process.COLUMNS if c not in process.PII_COLUMNS])
 
 
 def generate_rows(p: Dict[str, Any], rng: np.random.Generator, n: int,

@@ -42,5 +42,5 @@ def rng_for(seed: int, span: int, stream: int, chunk: int = 0):
                                                        chunk]))
 
 
-STREAM_FEATURES, STREAM_LABELER_SAMPLE, STREAM_LABELS = 1, 2, 3
+STREAM_FEATURES, STREAM_LABELER_SAMPLE, STREAM_LABELS, STREAM_PII = 1, 2, 3, 4
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from data import labelers
+from data import personal
 from data import process
 from data import record
 from data import rows as rows_lib
@@ -166,7 +167,9 @@ def _write_span(root: str, span: int, spans: int, rows: int, scenario: str,
       n = min(process.CHUNK_ROWS, rows - start)
       out = rows_lib.generate_rows(p, sampling.rng_for(seed, span, sampling.STREAM_FEATURES, chunk), n,
                           span, start)
-      _write_csv(out['frame'], data_f, header=chunk == 0)
+      frame = personal.with_personal_data(
+          out['frame'], sampling.rng_for(seed, span, sampling.STREAM_PII, chunk))
+      _write_csv(frame, data_f, header=chunk == 0)
       counts += np.bincount(out['outcome_idx'], minlength=len(CLASSES))
       weak_rows += int(out['weak'].sum())
       lo, hi = np.searchsorted(labeled, [start, start + n])

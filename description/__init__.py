@@ -18,6 +18,7 @@ One module per part of it:
   policy      ValidationPolicy: how the data gate treats drift
   training    Training: the Trainer's hyperparameters
   evaluation  Evaluation: the Evaluator's blessing gates
+  pii         PII: personal-data columns, drop or keyed hash; Redactor
   codec       EXEC_PROPERTY, to_exec_property, from_exec_property
   spans       the spans of a dataset on disk
 """
@@ -36,6 +37,11 @@ from description.columns import transformed_name
 from description.evaluation import Evaluation
 from description.fields import DatasetSpecError
 from description.label import CLASS_WEIGHTINGS
+from description.pii import PII
+from description.pii import PII_TREATMENTS
+from description.pii import PIIKeyError
+from description.pii import Redactor
+from description.pii import redactor
 from description.policy import ValidationPolicy
 from description.spec import PACKAGE_PREFIX
 from description.spec import DatasetSpec

@@ -18,6 +18,8 @@ from description.columns import transformed_name
 from description.evaluation import Evaluation
 from description.evaluation import parse_evaluation
 from description.label import parse_label
+from description.pii import PII
+from description.pii import parse_pii
 from description.policy import ValidationPolicy
 from description.policy import parse_validation
 from description.roles import parse_roles
@@ -56,6 +58,8 @@ class DatasetSpec:
   evaluation: Evaluation
   raw: Dict[str, Any] = dataclasses.field(repr=False, compare=False)
   validation: ValidationPolicy = ValidationPolicy()
+  # Personal data: never a model input, dropped or hashed on read (pii.py).
+  pii: PII = PII()
 
   # --- what the model sees -------------------------------------------------
   def column(self, name: str) -> Column:
@@ -128,6 +132,18 @@ class DatasetSpec:
     return parse(config['description'], source=config.get('source', '<config>'))
 
 
+def _roles_of(label, roles) -> Dict[str, str]:
+  """column -> the role that must keep it readable (so never personal data)."""
+  named = {n: 'protected attribute' for n in roles.protected_attributes}
+  named.update({n: 'tag' for n in roles.tags})
+  named[label.column] = 'label'
+  if label.rule:
+    named[label.rule[0]] = 'column the label is derived from'
+  if roles.id_column:
+    named[roles.id_column] = 'id_column'
+  return named
+
+
 def parse(raw: Dict[str, Any], source: str = '<dict>') -> DatasetSpec:
   """Validates a description given as a dict; every error names the field."""
   if not isinstance(raw, dict):
@@ -157,6 +173,7 @@ def parse(raw: Dict[str, Any], source: str = '<dict>') -> DatasetSpec:
       evaluation=parse_evaluation(raw.get('evaluation'), source),
       raw=raw,
       validation=parse_validation(raw.get('validation'), source),
+      pii=parse_pii(raw.get('pii'), columns, _roles_of(label, roles), source),
   )
   if not spec.features():
     raise fields.DatasetSpecError(f'{source}: no model inputs: every column is excluded')

@@ -17,7 +17,6 @@ from tfx.components import BulkInferrer
 from tfx.components import Evaluator
 from tfx.components import ExampleValidator
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
-from tfx.components import Pusher
 from tfx.components import SchemaGen
 from tfx.components import StatisticsGen
 from tfx.components import Trainer
@@ -43,6 +42,7 @@ from components.checked_example_gen import component as checked_example_gen
 from components.data_gate import component as data_gate
 from components.drift_validator import component as drift_validator
 from components.human_level import component as human_level_performance
+from components.unique_pusher.component import UniquePusher
 from models import source
 from pipeline import configs
 from pipeline import eval_config
@@ -200,13 +200,15 @@ def create_pipeline(
       eval_config=eval_config.build(spec))
   components.append(evaluator)
 
-  # Pushes only a blessed model, to <serving_model_dir>/<version>/.
-  pusher = Pusher(
+  # Pushes only a blessed model, to <serving_model_dir>/<version>/, and
+  # never one already there (same fingerprint): the second run after a first
+  # blessing re-blesses the cached model, which must not become a new version.
+  pusher = UniquePusher(
       model=trainer.outputs['model'],
       model_blessing=evaluator.outputs['blessing'],
       push_destination=pusher_pb2.PushDestination(
           filesystem=pusher_pb2.PushDestination.Filesystem(
-              base_directory=serving_model_dir)))
+              base_directory=serving_model_dir))).with_id('Pusher')
   components.append(pusher)
 
   # Scores the description's `scoring` split or span with the candidate, only

@@ -50,7 +50,8 @@ class SpanArtifacts:
   def span(self, csv_path: str, span: int):
     """(examples, statistics, anomalies) of one CSV, all rows in the train split."""
     types = {c.name: c.type for c in self.spec.columns}
-    rows = list(csv_examples.read_examples(csv_path, types))
+    # As CheckedCsvExampleGen: personal data dropped or hashed as it is read.
+    rows = list(csv_examples.read_examples(csv_path, types, description.redactor(self.spec)))
     examples = self._artifact(standard_artifacts.Examples, 'examples', span)
     examples.set_string_custom_property('source_files', json.dumps([csv_path]))
     with tf.io.TFRecordWriter(os.path.join(examples.uri, f'Split-{SPLIT}', 'data.gz'),

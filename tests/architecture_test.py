@@ -18,7 +18,7 @@ LAYERS: List[Tuple[str, ...]] = [
     ('description',),
     ('reports', 'metadata', 'console'),
     ('analysis', 'models', 'serving'),
-    ('validation', 'rollout', 'provenance'),
+    ('validation', 'feedback', 'rollout', 'provenance'),
     ('scoring',),
     ('monitoring',),
     ('components',),

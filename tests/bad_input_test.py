@@ -80,7 +80,7 @@ def test_malformed_row(validation_pipeline):
   root = env.case_root('malformed_row', '\n'.join(lines) + '\n')
   data = os.path.join(root, 'span-3', 'data.csv')
   assert_rejected(env, env.run(root), 'CsvExampleGen', data,
-                  'line 50', 'malformed row: 19 field(s) where the header has 22')
+                  'line 50', 'malformed row: 21 field(s) where the header has 24')
 
 
 def test_required_column_missing(validation_pipeline):

@@ -4,12 +4,19 @@ Three runs of the same command share one metadata store:
   1. cold: every component executes; the model is blessed and pushed;
   2. unchanged inputs, but a blessed model now exists: everything up to the
      Trainer comes from the cache, and only the Evaluator (which now has a
-     baseline to compare against) and the Pusher execute again;
+     baseline to compare against) and the Pusher execute again; the Pusher
+     sees the same model already serving and pushes nothing (no canary of a
+     model against itself);
   3. unchanged again: nothing executes, nothing new is pushed.
+The generated data has personal data (names, e-mails; `pii: drop`): none of
+it is in any file the runs wrote.
 """
 
+import csv
+import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -51,11 +58,11 @@ def runs(tmp_path_factory):
     summaries.append(run_summary.summarize(metadata, PIPELINE))
     pushed_versions.append(sorted(os.listdir(
         configs.serving_model_dir(work_dir, PIPELINE))))
-  return outputs, summaries, pushed_versions
+  return outputs, summaries, pushed_versions, data_root, work_dir
 
 
 def test_cold_run_executes_every_component(runs):
-  _, summaries, _ = runs
+  _, summaries, _, _, _ = runs
   first = summaries[0]
   for node in CACHEABLE + ['Evaluator', 'Pusher']:
     component = first.component(node)
@@ -64,7 +71,7 @@ def test_cold_run_executes_every_component(runs):
 
 
 def test_model_is_blessed_and_pushed_to_a_versioned_serving_dir(runs):
-  outputs, summaries, pushed_versions = runs
+  outputs, summaries, pushed_versions, _, _ = runs
   first = summaries[0]
   assert first.blessed is True
   destination = first.pushed_destination
@@ -78,7 +85,7 @@ def test_model_is_blessed_and_pushed_to_a_versioned_serving_dir(runs):
 
 
 def test_trainer_records_where_its_time_went(runs):
-  _, summaries, _ = runs
+  _, summaries, _, _, _ = runs
   model_run = summaries[0].artifact('ModelRun')
   assert model_run is not None
   with open(os.path.join(model_run.uri, 'phase_seconds.json')) as f:
@@ -90,7 +97,7 @@ def test_trainer_records_where_its_time_went(runs):
 
 
 def test_the_trained_span_is_the_latest(runs):
-  _, summaries, _ = runs
+  _, summaries, _, _, _ = runs
   # ExampleGen's output carries the span; Transform's output is Examples too.
   spans = {a.custom_properties['span'].int_value
            for a in summaries[0].artifacts['Examples']
@@ -105,7 +112,7 @@ def _slices(evaluation_uri):
 
 
 def test_evaluation_has_every_protected_slice_and_rare_class_metrics(runs):
-  _, summaries, _ = runs
+  _, summaries, _, _, _ = runs
   spec = description.load(configs.DEFAULT_DESCRIPTION)
   slices = _slices(summaries[0].artifact('ModelEvaluation').uri)
   seen = {column: {dict(key)[column] for key in slices
@@ -127,7 +134,7 @@ def test_evaluation_has_every_protected_slice_and_rare_class_metrics(runs):
 
 
 def test_rerun_with_a_baseline_only_reevaluates(runs):
-  _, summaries, pushed_versions = runs
+  _, summaries, pushed_versions, _, _ = runs
   second = summaries[1]
   for node in CACHEABLE:
     assert second.component(node).state == 'CACHED', node
@@ -136,7 +143,7 @@ def test_rerun_with_a_baseline_only_reevaluates(runs):
 
 
 def test_unchanged_rerun_executes_nothing_and_pushes_nothing(runs):
-  _, summaries, pushed_versions = runs
+  _, summaries, pushed_versions, _, _ = runs
   third = summaries[2]
   executed = [c.node_id for c in third.components
               if c.state != 'CACHED' and not c.node_id.endswith('resolver')]
@@ -145,7 +152,7 @@ def test_unchanged_rerun_executes_nothing_and_pushes_nothing(runs):
 
 
 def test_human_level_analysis_is_recorded_in_mlmd(runs):
-  _, summaries, _ = runs
+  _, summaries, _, _, _ = runs
   first = summaries[0]
   assert first.component('HumanLevelAnalysis').state == 'COMPLETE'
   hlp = first.artifact('HumanLevelPerformance')
@@ -154,13 +161,52 @@ def test_human_level_analysis_is_recorded_in_mlmd(runs):
   assert os.path.exists(os.path.join(hlp.uri, 'hlp_report.json'))
 
 
-def test_first_deployment_is_rolled_out_in_shadow_then_canaried(runs):
-  _, summaries, _ = runs
+def test_first_deployment_is_promoted_from_shadow_and_not_canaried_again(runs):
+  _, summaries, _, _, _ = runs
   first = summaries[0].artifact('RolloutDecision')
   assert first is not None
   assert first.custom_properties['mode'].string_value == 'shadow'
   # A blessed first deployment that answers as well as itself in shadow is promoted.
   assert first.custom_properties['decision'].string_value == 'promoted'
-  # Run 2 pushes the same model again; canaried against itself it must hold.
+  # The second run re-blessed the same model: not pushed again, not canaried.
   second = summaries[1].artifact('RolloutDecision')
-  assert second.custom_properties['decision'].string_value == 'promoted'
+  assert second.custom_properties['decision'].string_value == 'not_pushed'
+
+
+def test_the_same_model_blessed_again_is_not_pushed_again(runs):
+  _, summaries, pushed_versions, _, _ = runs
+  assert len(pushed_versions[0]) == 1
+  assert pushed_versions[1] == pushed_versions[0]
+  pushed = summaries[1].artifact('PushedModel')
+  assert pushed.custom_properties['pushed'].int_value == 0
+  assert (pushed.custom_properties['duplicate_of_version'].string_value ==
+          pushed_versions[0][0])
+
+
+def _written_bytes(work_dir):
+  for directory, _, files in os.walk(work_dir):
+    for name in files:
+      with open(os.path.join(directory, name), 'rb') as f:
+        data = f.read()
+      if name.endswith('.gz'):
+        try:
+          data = gzip.decompress(data)
+        except (OSError, EOFError):
+          pass
+      yield os.path.join(directory, name), data
+
+
+def test_no_personal_data_in_anything_the_runs_wrote(runs):
+  _, _, _, data_root, work_dir = runs
+  planted = set()
+  for span in ('span-1', 'span-2'):
+    with open(os.path.join(data_root, span, 'data.csv'), newline='') as f:
+      for row in csv.DictReader(f):
+        planted.update((row['email'].encode(), row['applicant_name'].encode()))
+  assert len(planted) > ROWS  # Every e-mail is unique.
+  # One pass per file: every e-mail-shaped or name-shaped string, then a
+  # set lookup (a search per planted value would read each file 12,000 times).
+  shapes = re.compile(rb'[a-z]+\.[a-z]+\.s\d+@example\.com|[A-Z][a-z]+ [A-Z][a-z]+')
+  found = {path: hits for path, data in _written_bytes(work_dir)
+           for hits in [set(shapes.findall(data)) & planted] if hits}
+  assert found == {}

@@ -7,10 +7,12 @@ the csv dialect of validation/csv_checks.py, so both agree on every row.
 """
 
 import csv
-from typing import Dict, Iterator
+from typing import Dict, Iterator, Optional
 
 import tensorflow as tf
 from tfx.dsl.io import fileio
+
+import description
 
 
 def _feature(kind: str, value: str) -> tf.train.Feature:
@@ -21,15 +23,25 @@ def _feature(kind: str, value: str) -> tf.train.Feature:
   return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode('utf-8')]))
 
 
-def read_examples(path: str, types: Dict[str, str]) -> Iterator[tf.train.Example]:
-  """tf.Examples of one checked CSV file; `types` maps column -> int|float|string."""
+def read_examples(path: str, types: Dict[str, str],
+                  redactor: Optional[description.Redactor] = None
+                  ) -> Iterator[tf.train.Example]:
+  """tf.Examples of one checked CSV file; `types` maps column -> int|float|string.
+
+  `redactor` (description.redactor(spec)) drops or hashes personal data.
+  """
   with fileio.open(path, 'r') as f:
     reader = csv.reader(f, strict=True)
     header = [h.strip() for h in next(reader)]
-    kinds = [types[name] for name in header]
+    unknown = [name for name in header if name not in types]
+    if unknown:
+      raise KeyError(f'{path}: columns {unknown} are not in the description')
     for row in reader:
       if not row:
         continue
+      values = dict(zip(header, row))
+      if redactor is not None and redactor.active:
+        values = redactor.apply(values)
       yield tf.train.Example(features=tf.train.Features(feature={
-          name: _feature(kind, value)
-          for name, kind, value in zip(header, kinds, row) if value != ''}))
+          name: _feature(types[name], value)
+          for name, value in values.items() if value != ''}))

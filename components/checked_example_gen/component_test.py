@@ -2,6 +2,7 @@
 
 import collections
 import glob
+import gzip
 import json
 import os
 
@@ -106,7 +107,42 @@ def test_bad_rows_fail_the_execution_with_a_recorded_message(tmp_path, credit_sp
   assert result.execution_result.code == executor_failure.INVALID_ARGUMENT
   message = result.execution_result.result_message
   assert str(root / 'span-4' / 'data.csv') in message and 'line 2' in message
-  assert 'malformed row: 6 field(s) where the header has 22' in message
+  assert 'malformed row: 6 field(s) where the header has 24' in message
+
+
+def _pii_spec(credit_spec, email_treatment):
+  raw = dict(credit_spec.raw)
+  raw['pii'] = dict(raw['pii'], columns={'applicant_name': 'drop',
+                                         'email': email_treatment})
+  return type(credit_spec).from_config({'source': 'x', 'description': raw})
+
+
+def test_personal_data_never_reaches_the_examples(data_root, tmp_path, credit_spec,
+                                                 monkeypatch):
+  monkeypatch.setenv('CREDIT_RISK_PII_KEY', 'test-key')
+  spec = _pii_spec(credit_spec, 'hash')
+  result, examples = _run(spec, data_root, tmp_path)
+  assert result is None
+  raw_names = set()
+  with open(data_root / 'span-1' / 'data.csv') as f:
+    for line in list(f)[1:]:
+      raw_names.update(line.split(',')[1:3])
+  rows = [e for s in ('train', 'eval', 'test') for e in _read(examples, s)]
+  assert all('applicant_name' not in e.features.feature for e in rows)
+  emails = [e.features.feature['email'].bytes_list.value[0].decode() for e in rows]
+  assert all(e.startswith('hmac-sha256:') for e in emails)
+  assert len(set(emails)) == len(rows)  # Unique values stay distinct.
+  text = b''.join(gzip.decompress(open(p, 'rb').read()) for p in glob.glob(
+      os.path.join(examples.uri, '*', '*')))
+  assert text and not [v for v in raw_names if v.encode() in text]
+
+
+def test_a_missing_hash_key_fails_the_execution_naming_the_variable(
+    data_root, tmp_path, credit_spec, monkeypatch):
+  monkeypatch.delenv('CREDIT_RISK_PII_KEY', raising=False)
+  result, _ = _run(_pii_spec(credit_spec, 'hash'), data_root, tmp_path)
+  assert result.execution_result.code == executor_failure.INVALID_ARGUMENT
+  assert 'CREDIT_RISK_PII_KEY' in result.execution_result.result_message
 
 
 def test_component_hands_the_description_to_its_executor(credit_spec):

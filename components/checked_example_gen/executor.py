@@ -58,10 +58,13 @@ def unpack_spec(exec_properties: Dict[str, Any]) -> description.DatasetSpec:
 @beam.ptransform_fn
 def _ReadCheckedCsv(pipeline, files: List[str], spec: description.DatasetSpec):  # pylint: disable=invalid-name
   types = {c.name: c.type for c in spec.columns}
+  # Personal data is dropped or hashed as it is read: nothing downstream
+  # (statistics' top values included) ever sees a raw value.
+  redactor = description.redactor(spec)
   return (pipeline
           | 'Files' >> beam.Create(files)
           | 'Reshuffle' >> beam.Reshuffle()
-          | 'ToExamples' >> beam.FlatMap(csv_examples.read_examples, types))
+          | 'ToExamples' >> beam.FlatMap(csv_examples.read_examples, types, redactor))
 
 
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
@@ -85,6 +88,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
     files = sorted(fileio.glob(os.path.join(input_base, split_pattern)))
     spec = unpack_spec(exec_properties)
+    description.redactor(spec)  # Raises PIIKeyError before any work.
     logging.info('Checking %d file(s) against %s', len(files), spec.source)
     checked = csv_checks.check_files(files, spec)  # Raises InputDataError.
     self._files = files
@@ -136,7 +140,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
          ) -> Optional[execution_result_pb2.ExecutorOutput]:
     try:
       super().Do(input_dict, output_dict, exec_properties)
-    except csv_checks.InputDataError as e:
+    except (csv_checks.InputDataError, description.PIIKeyError) as e:
       logging.error('%s', e)
       return executor_failure.reject(executor_failure.INVALID_ARGUMENT, str(e))
     examples = artifact_utils.get_single_instance(

@@ -1,0 +1,105 @@
+"""Live quality recorded in ML Metadata, linked to the model version it rates.
+
+One execution of type `LiveQualityEvaluation` per version and join, with the
+PushedModel that became that serving version as its input and a `LiveQuality`
+artifact (the JSON figures at `uri`) as its output: the lineage from a
+training span through the model and its push reaches the quality it had in
+production. A harvest is recorded the same way: a `Harvest` execution whose
+inputs are the PushedModels that served the harvested requests and whose
+output is a `HarvestedSpan` artifact (uri = the span's directory), so the blast
+radius of a served model reaches the span trained on its traffic; the next
+run's Examples name the same directory in their `source_files`. Opened through metadata.store, the one MLMD access layer; only
+figures and counts go into properties (no keys, no row values, no PII).
+"""
+
+import dataclasses
+from typing import List, Optional
+
+from ml_metadata.proto import metadata_store_pb2
+
+from metadata import store as mlmd_store
+
+LIVE_QUALITY_TYPE = 'LiveQuality'
+EVALUATION_TYPE = 'LiveQualityEvaluation'
+HARVESTED_SPAN_TYPE = 'HarvestedSpan'
+HARVEST_TYPE = 'Harvest'
+PUSHED_MODEL_TYPE = 'PushedModel'
+
+
+@dataclasses.dataclass(frozen=True)
+class Recorded:
+  artifact_id: int
+  execution_id: int
+  pushed_model_id: Optional[int]  # None: no push of that version is recorded
+
+
+def pushed_models_of_version(store, version: str) -> List[metadata_store_pb2.Artifact]:
+  """PushedModel artifacts whose pushed_version is `version`."""
+  found = []
+  for a in store.get_artifacts_by_type(PUSHED_MODEL_TYPE):
+    v = a.custom_properties.get('pushed_version')
+    if v is not None and v.string_value == str(version):
+      found.append(a)
+  return found
+
+
+def _type_id(store, name: str, execution: bool = False) -> int:
+  if execution:
+    return store.put_execution_type(metadata_store_pb2.ExecutionType(name=name))
+  return store.put_artifact_type(metadata_store_pb2.ArtifactType(name=name))
+
+
+def _set_properties(node, props: dict) -> None:
+  for key, value in props.items():
+    if isinstance(value, bool) or value is None:
+      continue
+    if isinstance(value, int):
+      node.custom_properties[key].int_value = value
+    elif isinstance(value, float):
+      node.custom_properties[key].double_value = value
+    else:
+      node.custom_properties[key].string_value = str(value)
+
+
+def record_harvest(metadata_path: str, versions, span_dir: str, span: int,
+                   rows: int) -> Recorded:
+  """Records a harvested span, with the pushes of `versions` as its inputs."""
+  store = mlmd_store.open_store(metadata_path, writable=True)
+  pushed = [p for v in sorted(set(map(str, versions)))
+            for p in pushed_models_of_version(store, v)[-1:]]
+  artifact = metadata_store_pb2.Artifact(
+      type_id=_type_id(store, HARVESTED_SPAN_TYPE), uri=span_dir,
+      state=metadata_store_pb2.Artifact.LIVE)
+  _set_properties(artifact, {'span': span, 'rows': rows,
+                             'versions': ','.join(sorted(set(map(str, versions))))})
+  execution = metadata_store_pb2.Execution(
+      type_id=_type_id(store, HARVEST_TYPE, execution=True),
+      last_known_state=metadata_store_pb2.Execution.COMPLETE)
+  events = [(p, metadata_store_pb2.Event(type=metadata_store_pb2.Event.INPUT))
+            for p in pushed]
+  events.append((artifact, metadata_store_pb2.Event(type=metadata_store_pb2.Event.OUTPUT)))
+  execution_id, artifact_ids, _ = store.put_execution(execution, events, [])
+  return Recorded(artifact_ids[-1], execution_id, pushed[-1].id if pushed else None)
+
+
+def record(metadata_path: str, model: str, version: str, uri: str,
+           figures: dict) -> Recorded:
+  """Writes the LiveQuality artifact and its execution; `figures` are numbers."""
+  store = mlmd_store.open_store(metadata_path, writable=True)
+  pushed = pushed_models_of_version(store, version)
+  artifact = metadata_store_pb2.Artifact(
+      type_id=_type_id(store, LIVE_QUALITY_TYPE), uri=uri,
+      state=metadata_store_pb2.Artifact.LIVE)
+  _set_properties(artifact, dict(figures, model=model, version=str(version)))
+  execution = metadata_store_pb2.Execution(
+      type_id=_type_id(store, EVALUATION_TYPE, execution=True),
+      last_known_state=metadata_store_pb2.Execution.COMPLETE)
+  execution.custom_properties['version'].string_value = str(version)
+  events = []
+  if pushed:
+    events.append((pushed[-1], metadata_store_pb2.Event(
+        type=metadata_store_pb2.Event.INPUT)))
+  events.append((artifact, metadata_store_pb2.Event(
+      type=metadata_store_pb2.Event.OUTPUT)))
+  execution_id, artifact_ids, _ = store.put_execution(execution, events, [])
+  return Recorded(artifact_ids[-1], execution_id, pushed[-1].id if pushed else None)
