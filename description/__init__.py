@@ -16,6 +16,7 @@ One module per part of it:
   roles       id column, protected attributes, tags, slice crosses, labelers
   splits      ExampleGen's split sizes, when to stratify
   policy      ValidationPolicy: how the data gate treats drift
+  rollout_policy  RolloutPolicy: whether a canary waits for a sign-off
   training    Training: the Trainer's hyperparameters
   evaluation  Evaluation: the Evaluator's blessing gates
   codec       EXEC_PROPERTY, to_exec_property, from_exec_property
@@ -37,6 +38,7 @@ from description.evaluation import Evaluation
 from description.fields import DatasetSpecError
 from description.label import CLASS_WEIGHTINGS
 from description.policy import ValidationPolicy
+from description.rollout_policy import RolloutPolicy
 from description.spec import PACKAGE_PREFIX
 from description.spec import DatasetSpec
 from description.spec import load

@@ -21,6 +21,8 @@ from description.label import parse_label
 from description.policy import ValidationPolicy
 from description.policy import parse_validation
 from description.roles import parse_roles
+from description.rollout_policy import RolloutPolicy
+from description.rollout_policy import parse_rollout
 from description.splits import parse_splits
 from description.training import Training
 from description.training import parse_training
@@ -54,6 +56,7 @@ class DatasetSpec:
   evaluation: Evaluation
   raw: Dict[str, Any] = dataclasses.field(repr=False, compare=False)
   validation: ValidationPolicy = ValidationPolicy()
+  rollout: RolloutPolicy = RolloutPolicy()
 
   # --- what the model sees -------------------------------------------------
   def column(self, name: str) -> Column:
@@ -155,6 +158,7 @@ def parse(raw: Dict[str, Any], source: str = '<dict>') -> DatasetSpec:
       evaluation=parse_evaluation(raw.get('evaluation'), source),
       raw=raw,
       validation=parse_validation(raw.get('validation'), source),
+      rollout=parse_rollout(raw.get('rollout'), source),
   )
   if not spec.features():
     raise fields.DatasetSpecError(f'{source}: no model inputs: every column is excluded')
