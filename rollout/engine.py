@@ -99,6 +99,8 @@ class Rollout:
                    if labels is not None else
                    {r.key: r.label for r in self.rows if r.label >= 0})
     self.signoff = signoff
+    if signoff and serving_root is None:
+      raise RolloutError('a sign-off needs the serving root: its pause record lives there')
     if signoff and signoff.policy.pause_at_step > len(self.config.steps):
       raise RolloutError(f'rollout.pause_at_step {signoff.policy.pause_at_step} is past the '
                          f'last of the {len(self.config.steps)} steps {list(self.config.steps)}')

@@ -190,3 +190,22 @@ def _report_hash(pause: signoff_lib.Pause) -> str:
     return audit_report.sha256_of(pause.audit_html)
   except OSError:
     return ''
+
+
+def clear_the_way(serving_root: str, model: str, candidate: int, *,
+                  admin_token: Optional[str] = None, allow_non_loopback: bool = False,
+                  now: Optional[float] = None) -> Optional[Decision]:
+  """Before a new rollout of `model`: a pause whose deadline passed is settled
+  as expired (rolled back; returned, for the new rollout's notes); one still
+  awaiting its decision stops the new rollout, which would take its canary."""
+  pause = signoff_lib.read_pause(serving_root, model)
+  if pause is None:
+    return None
+  if (now if now is not None else time.time()) > pause.deadline:
+    return decide(serving_root, model, EXPIRED, '', '', admin_token=admin_token,
+                  allow_non_loopback=allow_non_loopback, now=now)
+  raise signoff_lib.SignoffError(
+      f'candidate {pause.candidate} of {model} awaits a sign-off until {pause.deadline_iso} '
+      f'({signoff_lib.pause_path(serving_root, model)}); decide it first: python -m '
+      f'cli.signoff approve|reject --reviewer NAME --reason TEXT (rolling out {candidate} '
+      f'now would take its canary)')

@@ -185,3 +185,26 @@ def test_pipeline_run_records_the_decision_in_ml_metadata(tmp_path, bank):
   assert os.path.exists(os.path.join(decision.uri, 'rollout.html'))
   saved = routing_store.read(routing_store.state_path(os.path.dirname(model_dir), MODEL))
   assert saved.labels['stable'] == 2
+
+
+def test_executor_records_awaiting_signoff_and_ends(tmp_path, bank):
+  """The pause does not block the run: the decision is awaiting_signoff."""
+  from rollout import signoff as signoff_lib  # pylint: disable=g-import-not-at-top
+  _, rows = bank
+  model_dir = serving_dir(tmp_path, bank, {1: 'stable', 2: 'good'})
+  examples = write_examples(str(tmp_path / 'examples'), rows)
+  spec = dict(tu.TOY_DESCRIPTION, rollout={'signoff': 'always', 'deadline_hours': 2})
+  out = run_executor(tmp_path, pushed_props(model_dir, 2), examples,
+                     dataset_description={'source': 'toy', 'description': spec})
+  assert out.get_string_custom_property('decision') == 'awaiting_signoff'
+  assert out.get_int_custom_property('step') == 1
+  assert out.get_string_custom_property('signoff_deadline').endswith('Z')
+  assert os.path.exists(out.get_string_custom_property('audit_report'))
+  assert json.loads(out.get_string_custom_property('regressed_slices')) == []
+  pause = signoff_lib.read_pause(os.path.dirname(model_dir), MODEL)
+  assert pause.replay_kind == 'examples' and pause.decision_dir == out.uri
+  saved = routing_store.read(routing_store.state_path(os.path.dirname(model_dir), MODEL))
+  assert saved.labels.get('canary') == 2 and saved.canary_weight == 25.0
+  # Another rollout would take the paused canary: refused until a decision.
+  with pytest.raises(signoff_lib.SignoffError, match='awaits a sign-off'):
+    run_executor(tmp_path / 'again', pushed_props(model_dir, 2), examples)

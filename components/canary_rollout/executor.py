@@ -20,6 +20,7 @@ from components.canary_rollout import evaluation_slices
 from rollout import replay
 from rollout import report
 from rollout import signoff as signoff_lib
+from rollout import signoff_decision
 from rollout.config import (DEFAULT_STEPS, NOT_PUSHED, RolloutConfig, RolloutError,
                             RolloutResult, now_iso, thresholds_for)
 from rollout.engine import run_rollout
@@ -149,13 +150,20 @@ class Executor(base_executor.BaseExecutor):
         max_seconds_per_step=float(exec_properties.get('max_seconds_per_step') or 300.0),
         concurrency=int(exec_properties.get('concurrency') or 4))
     server_url = exec_properties.get('server_url') or None
+    admin_token = os.environ.get(ADMIN_TOKEN_ENV) or None
+    settled = signoff_decision.clear_the_way(
+        serving_root, model_name, int(version), admin_token=admin_token,
+        allow_non_loopback=bool(exec_properties.get('allow_non_loopback')))
     result = run_rollout(
         model_name, int(version), rows, spec, config, server_url=server_url,
         serving_root=serving_root,
         request_log_dir=None if server_url else os.path.join(output.uri, 'requests'),
-        admin_token=os.environ.get(ADMIN_TOKEN_ENV) or None,
+        admin_token=admin_token,
         allow_non_loopback=bool(exec_properties.get('allow_non_loopback')),
         replay_source=source, signoff=plan)
+    if settled is not None:
+      result.notes.append(f'an expired sign-off was settled first: {settled.summary_line()} '
+                          f'({settled.record_path})')
     _record(output, result)
     if exec_properties.get('kserve_storage_uri'):
       _write_kserve_plan(output, result, exec_properties['kserve_storage_uri'], config)
