@@ -6,7 +6,7 @@ that used it (INPUT event `rollout_decision`) and produced a new
 RolloutDecision: the rollout's outcome after the decision (OUTPUT event
 `rollout_decision`, uri `<decision dir>/signoff`). The execution carries who
 decided, when, why and the audit page they saw (path and SHA-256); it joins
-the pipeline run's contexts, so the run and the model's lineage show it. The
+the pipeline run's and the pipeline's contexts, so the run and the model's lineage show it. The
 paused artifact also gets `signoff_*` properties, so a reader of the rollout
 alone sees the decision without walking lineage.
 
@@ -86,7 +86,11 @@ def record(target: str, decision) -> Dict[str, int]:
   for key, value in _signoff_properties(decision).items():
     _set(outcome, key, value)
     _set(paused, key, value)
-  contexts = store.get_contexts_by_artifact(paused.id)
+  # The run's and the pipeline's contexts, not CanaryRollout's node context:
+  # the sign-off is its own step, named SignOff in lineage.
+  node_types = {t.id for t in store.get_context_types() if t.name == 'node'}
+  contexts = [c for c in store.get_contexts_by_artifact(paused.id)
+              if c.type_id not in node_types]
   event_in = mlmd.Event(type=mlmd.Event.INPUT)
   event_in.path.steps.add().key = EVENT_KEY
   event_out = mlmd.Event(type=mlmd.Event.OUTPUT)
