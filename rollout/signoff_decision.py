@@ -106,10 +106,11 @@ def _continue(pause, serving_root, admin_token, allow_non_loopback, out_dir):
       client.load(pause.candidate)
       client.promote(pause.candidate)
       return PROMOTED, 'approved at the last step: promoted', None
+  limit = pause.config.get('max_requests_per_step')  # the rows the paused rollout read
   if pause.replay_kind == signoff_lib.REPLAY_EXAMPLES:
-    rows = replay.load_replay_examples(pause.replay_source, spec)
+    rows = replay.load_replay_examples(pause.replay_source, spec, limit)
   else:
-    rows = replay.load_replay_csv(pause.replay_source, spec)
+    rows = replay.load_replay_csv(pause.replay_source, spec, limit)
   # The held step is replayed again first: what both versions answered before
   # the pause died with that process, and the guardrails compare them side by
   # side (at 100% alone stable would answer nothing).
