@@ -7,8 +7,11 @@
 Without --server-url a server is started in-process over the serving root.
 With it, the admin token comes from $SERVING_ADMIN_TOKEN or --admin-token-file
 (the file the server wrote at start), never from the command line, where
-every local user could read it. Exit code 0: promoted or already stable;
-1: rolled back; 2: the rollout could not run.
+every local user could read it. With --out, the candidate is audited per
+slice at the description's rollout.pause_at_step (audit.html in --out) and,
+when its rollout.signoff asks, paused there for `python -m cli.signoff`.
+Exit code 0: promoted or already stable; 1: rolled back; 2: the rollout could
+not run; 3: paused, awaiting a sign-off.
 """
 
 import argparse
@@ -24,8 +27,10 @@ from cli import common
 from cli import serving_location
 from rollout import replay
 from rollout import report
-from rollout.config import (ALREADY_STABLE, CANARY_MODE, DEFAULT_LEASE_SECONDS,
-                            DEFAULT_STEPS, PROMOTED, SHADOW_MODE, RolloutConfig,
+from rollout import signoff as signoff_lib
+from rollout import signoff_decision
+from rollout.config import (ALREADY_STABLE, AWAITING_SIGNOFF, CANARY_MODE,
+                            DEFAULT_LEASE_SECONDS, DEFAULT_STEPS, PROMOTED, SHADOW_MODE, RolloutConfig,
                             RolloutError, thresholds_for)
 from rollout.engine import run_rollout
 
@@ -83,8 +88,19 @@ def main(argv: Optional[List[str]] = None) -> int:
       serving_root, model_name = serving_location.resolve(args)
     if os.path.isdir(args.replay) and not glob.glob(os.path.join(args.replay, '*.csv')):
       rows = replay.load_replay_examples(args.replay, spec, args.max_rows)
+      kind = signoff_lib.REPLAY_EXAMPLES
     else:
       rows = replay.load_replay_csv(args.replay, spec, args.max_rows)
+      kind = signoff_lib.REPLAY_CSV
+    plan = (signoff_lib.SignoffPlan(policy=spec.rollout, out_dir=os.path.abspath(args.out),
+                                    replay_source=os.path.abspath(args.replay),
+                                    replay_kind=kind)
+            if args.out and serving_root else None)  # the pause record lives there
+    settled = serving_root and signoff_decision.clear_the_way(
+        serving_root, model_name, args.candidate, admin_token=_admin_token(args),
+        allow_non_loopback=args.allow_non_loopback)
+    if settled:
+      print(f'expired sign-off settled first: {settled.summary_line()}')
     config = RolloutConfig(
         steps=[float(s) for s in args.steps.split(',')], mode=args.mode,
         thresholds=thresholds_for(spec, json.loads(args.thresholds or '{}')),
@@ -97,13 +113,15 @@ def main(argv: Optional[List[str]] = None) -> int:
                          allow_non_loopback=args.allow_non_loopback,
                          replay_source=args.replay,
                          labels=(replay.load_labels_csv(args.labels, spec)
-                                 if args.labels else None))
+                                 if args.labels else None), signoff=plan)
   except (RolloutError, common.LocationError, OSError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
   if args.out:
     report.write_report(result, args.out)
   print(result.summary_line())
+  if result.decision == AWAITING_SIGNOFF:
+    return 3
   return 0 if result.decision in (PROMOTED, ALREADY_STABLE) else 1
 
 

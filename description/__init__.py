@@ -16,6 +16,7 @@ One module per part of it:
   roles       id column, protected attributes, tags, slice crosses, labelers
   splits      ExampleGen's split sizes, when to stratify
   policy      ValidationPolicy: how the data gate treats drift
+  rollout_policy  RolloutPolicy: whether a canary waits for a sign-off
   training    Training: the Trainer's hyperparameters
   evaluation  Evaluation: the Evaluator's blessing gates
   pii         PII: personal-data columns, drop or keyed hash; Redactor
@@ -43,6 +44,7 @@ from description.pii import PIIKeyError
 from description.pii import Redactor
 from description.pii import redactor
 from description.policy import ValidationPolicy
+from description.rollout_policy import RolloutPolicy
 from description.spec import PACKAGE_PREFIX
 from description.spec import DatasetSpec
 from description.spec import load

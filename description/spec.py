@@ -23,6 +23,8 @@ from description.pii import parse_pii
 from description.policy import ValidationPolicy
 from description.policy import parse_validation
 from description.roles import parse_roles
+from description.rollout_policy import RolloutPolicy
+from description.rollout_policy import parse_rollout
 from description.splits import parse_splits
 from description.training import Training
 from description.training import parse_training
@@ -60,6 +62,8 @@ class DatasetSpec:
   validation: ValidationPolicy = ValidationPolicy()
   # Personal data: never a model input, dropped or hashed on read (pii.py).
   pii: PII = PII()
+  # Whether a canary pauses for a human sign-off (rollout_policy.py).
+  rollout: RolloutPolicy = RolloutPolicy()
 
   # --- what the model sees -------------------------------------------------
   def column(self, name: str) -> Column:
@@ -174,6 +178,7 @@ def parse(raw: Dict[str, Any], source: str = '<dict>') -> DatasetSpec:
       raw=raw,
       validation=parse_validation(raw.get('validation'), source),
       pii=parse_pii(raw.get('pii'), columns, _roles_of(label, roles), source),
+      rollout=parse_rollout(raw.get('rollout'), source),
   )
   if not spec.features():
     raise fields.DatasetSpecError(f'{source}: no model inputs: every column is excluded')

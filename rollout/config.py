@@ -15,6 +15,8 @@ PROMOTED = 'promoted'
 ROLLED_BACK = 'rolled_back'
 NOT_PUSHED = 'not_pushed'
 ALREADY_STABLE = 'already_stable'
+# Paused at a step, holding its weight, until cli.signoff decides (rollout.signoff).
+AWAITING_SIGNOFF = 'awaiting_signoff'
 CANARY_MODE = 'canary'
 SHADOW_MODE = 'shadow'
 DEFAULT_STEPS = (5.0, 25.0, 50.0, 100.0)
@@ -83,6 +85,13 @@ class RolloutConfig:
     d['thresholds'] = self.thresholds.to_json()
     return d
 
+  @classmethod
+  def from_json(cls, d: Mapping[str, Any]) -> 'RolloutConfig':
+    """The inverse of to_json (a paused rollout continues with its own config)."""
+    d = dict(d)
+    d['thresholds'] = Thresholds.from_json(d.get('thresholds'))
+    return cls(**d)
+
 
 @dataclasses.dataclass
 class RolloutResult:
@@ -103,6 +112,10 @@ class RolloutResult:
   labelled_rows: int = 0
   config: Dict[str, Any] = dataclasses.field(default_factory=dict)
   notes: List[str] = dataclasses.field(default_factory=list)
+  # The slice audit's report ({json, html, sha256, regressed}) and, when the
+  # rollout paused, the pause ({deadline, state_file, required_by}).
+  audit: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  signoff: Dict[str, Any] = dataclasses.field(default_factory=dict)
   started: Optional[str] = None
   finished: Optional[str] = None
   seconds: float = 0.0

@@ -18,7 +18,9 @@ canary mode (a stable version exists)
 
   The canary weight is leased: the server drops it to 0 unless this
   controller renews it (every third of `lease_seconds`), so a controller that
-  dies mid-step cannot leave the canary its traffic.
+  dies mid-step cannot leave the canary its traffic. At the description's
+  `rollout.pause_at_step` the candidate is audited per slice and, if a
+  sign-off is required, paused there (`rollout.signoff`).
 
 shadow mode (the first deployment: nothing is stable yet)
   The replayed rows go to the candidate's own version endpoint, so its answers
@@ -41,6 +43,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from rollout import guardrails
+from rollout import signoff as signoff_lib
 from rollout import state as state_lib
 from rollout.client import AdminError, CanaryLease, ServerClient, labels_of
 from rollout.config import (ALREADY_STABLE, CANARY_MODE, PROMOTED, ROLLED_BACK,
@@ -60,7 +63,8 @@ class Rollout:
                server_url: Optional[str] = None, serving_root: Optional[str] = None,
                request_log_dir: Optional[str] = None, admin_token: Optional[str] = None,
                allow_non_loopback: bool = False, replay_source: Optional[str] = None,
-               labels: Optional[Mapping[str, int]] = None):
+               labels: Optional[Mapping[str, int]] = None,
+               signoff: Optional[signoff_lib.SignoffPlan] = None):
     """Args:
       model: the served model name (`<serving_root>/<model>/<version>/`).
       candidate: the version to roll out.
@@ -72,6 +76,8 @@ class Rollout:
       request_log_dir: the in-process server's request log (None: no log).
       labels: delayed labels, request key -> class id; they replace the rows'
         own labels (see load_labels_csv).
+      signoff: audit the canary at its pause step, and pause it there for a
+        sign-off when the policy asks (rollout.signoff).
     """
     self.model = model
     self.candidate = int(candidate)
@@ -92,6 +98,12 @@ class Rollout:
     self.labels = ({k: int(v) for k, v in labels.items() if int(v) >= 0}
                    if labels is not None else
                    {r.key: r.label for r in self.rows if r.label >= 0})
+    self.signoff = signoff
+    if signoff and serving_root is None:
+      raise RolloutError('a sign-off needs the serving root: its pause record lives there')
+    if signoff and signoff.policy.pause_at_step > len(self.config.steps):
+      raise RolloutError(f'rollout.pause_at_step {signoff.policy.pause_at_step} is past the '
+                         f'last of the {len(self.config.steps)} steps {list(self.config.steps)}')
     self._server = None
     self.client: Optional[ServerClient] = None
     self._inputs: Dict[str, str] = {}
@@ -171,29 +183,13 @@ class Rollout:
 
   def _find_stable(self) -> Tuple[Optional[int], str]:
     if self.server_url is None:
-      return self._stable_for_in_process_server()
+      return state_lib.stable_for_in_process_server(self.client, self.serving_root,
+                                                    self.model, self.candidate)
     labels = labels_of(self.client.routing())
     stable = labels.get('stable')
     if stable is None:
       return None, f'server {self.server_url} has no stable label: first deployment'
     return stable, f'stable {stable} from the server\'s routing'
-
-  def _stable_for_in_process_server(self) -> Tuple[Optional[int], str]:
-    """The server restored the saved routing; without a saved `stable`, the
-    newest other version nobody rejected is made stable (versions pushed
-    before routing was persisted)."""
-    labels = labels_of(self.client.routing())
-    if labels.get('stable') is not None:
-      return labels['stable'], f'stable {labels["stable"]} from the saved routing state'
-    stable, how = state_lib.stable_from_disk(self.serving_root, self.model, self.candidate)
-    if stable is not None and stable != self.candidate:
-      try:
-        self.client.load(stable)
-        self.client.set_labels({'stable': stable})
-      except AdminError as e:
-        return None, (f'stable {stable} failed to load ({e.message}); treating the '
-                      f'candidate as the first deployment')
-    return stable, how
 
   # -------------------------------------------------------------- replay
   def _replay(self, step_index: int, version: Optional[int] = None) -> List[Record]:
@@ -242,6 +238,10 @@ class Rollout:
         if reason is not None:
           lease.stop()
           return self._rollback(result, reason)
+        if (self.signoff and index == self.signoff.policy.pause_at_step and
+            signoff_lib.checkpoint(self.signoff, self, lease, index, weight, stable,
+                                   ledgers, result)):
+          return None
       lease.stop()
       self.client.promote(self.candidate)
       labels = labels_of(self.client.routing())

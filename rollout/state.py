@@ -10,6 +10,7 @@ inferred here, as the newest other version that no rollout rejected.
 import os
 from typing import List, Optional, Tuple
 
+from rollout.client import AdminError, labels_of
 from serving import routing_store
 
 
@@ -39,3 +40,22 @@ def stable_from_disk(serving_root: str, model: str, candidate: int,
   if older:
     return max(older), f'stable {max(older)}: the newest other version (no routing state)'
   return None, 'no other version: first deployment'
+
+
+def stable_for_in_process_server(client, serving_root: str, model: str,
+                                 candidate: int) -> Tuple[Optional[int], str]:
+  """The server restored the saved routing; without a saved `stable`, the
+  newest other version nobody rejected is made stable (versions pushed
+  before routing was persisted)."""
+  labels = labels_of(client.routing())
+  if labels.get('stable') is not None:
+    return labels['stable'], f'stable {labels["stable"]} from the saved routing state'
+  stable, how = stable_from_disk(serving_root, model, candidate)
+  if stable is not None and stable != candidate:
+    try:
+      client.load(stable)
+      client.set_labels({'stable': stable})
+    except AdminError as e:
+      return None, (f'stable {stable} failed to load ({e.message}); treating the '
+                    f'candidate as the first deployment')
+  return stable, how

@@ -45,6 +45,9 @@ SHADOW = 'shadow'
 LATEST = 'latest'  # role when no `stable` label exists and the newest version serves
 BUCKETS = 10000
 MAX_HISTORY = 50
+# A rollout paused for a sign-off holds its canary weight by one lease that
+# ends at the sign-off deadline (description rollout.deadline_hours <= 168).
+MAX_LEASE_SECONDS = 7 * 86400
 
 
 class RoutingError(ValueError):
@@ -277,8 +280,8 @@ class Router:
     (percent); with `lease_seconds` the weight expires unless set again."""
     if lease_seconds is not None and (
         isinstance(lease_seconds, bool) or not isinstance(lease_seconds, (int, float)) or
-        not 0 < lease_seconds <= 86400):
-      raise RoutingError(f'lease_seconds must be a number in (0, 86400], got '
+        not 0 < lease_seconds <= MAX_LEASE_SECONDS):
+      raise RoutingError(f'lease_seconds must be a number in (0, {MAX_LEASE_SECONDS}], got '
                          f'{str(lease_seconds)[:40]}')
     with self._lock:
       labels = dict(self._state.labels)

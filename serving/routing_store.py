@@ -91,9 +91,15 @@ def read(path: str) -> Optional[SavedRouting]:
 
 def write(path: str, state: SavedRouting) -> None:
   """Atomically and durably replaces the state file (see the module docstring)."""
+  write_json(path, state.to_json())
+
+
+def write_json(path: str, content: Mapping[str, Any]) -> None:
+  """Atomically and durably replaces `path` with `content` as JSON, owner-only:
+  also the rollout's pause record (rollout/signoff.py) is written so."""
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
-  data = json.dumps(state.to_json(), indent=1, sort_keys=True).encode('utf-8')
+  data = json.dumps(content, indent=1, sort_keys=True).encode('utf-8')
   fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.')
   try:
     os.fchmod(fd, 0o600)

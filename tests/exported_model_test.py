@@ -70,7 +70,8 @@ class Exported:
     self.version = versions[-1]
     self.version_dir = os.path.join(model_dir, str(self.version))
     self.spec = description.load(self.description)
-    self.rows = replay.load_replay_csv(os.path.join(data_root, 'span-1'), self.spec, 600)
+    self.replay_dir = os.path.join(data_root, 'span-1')
+    self.rows = replay.load_replay_csv(self.replay_dir, self.spec, 600)
     # The pipeline's own CanaryRollout decided about this first deployment.
     self.saved = routing_store.read(routing_store.state_path(self.pushed_root, NAME))
 
@@ -153,6 +154,40 @@ def test_serve_shadow_canary_promote_and_roll_back_in_process(exported, bad_cand
     assert 'prediction_distribution' in bad.reason or 'accuracy' in bad.reason
     state = srv.routing_state(NAME)
     assert state.labels == {'stable': v + 1, 'previous': v} and v + 2 in state.rejected
+  finally:
+    srv.shutdown()
+
+
+def test_signoff_pause_holds_the_weight_on_a_running_server_until_approved(exported,
+                                                                         tmp_path):
+  from rollout import signoff as signoff_lib  # pylint: disable=g-import-not-at-top
+  from rollout import signoff_decision  # pylint: disable=g-import-not-at-top
+  v = exported.version
+  root = exported.serving_root(str(tmp_path / 'serving'), {1: exported.version_dir})
+  srv = ModelServer(root, NAME, sticky_field=exported.spec.id_column).serve_in_background()
+  try:
+    plan = signoff_lib.SignoffPlan(
+        policy=description.RolloutPolicy(signoff='always'), out_dir=str(tmp_path / 'decision'),
+        replay_source=exported.replay_dir)
+    paused = engine.run_rollout(NAME, v + 1, exported.rows, exported.spec, config(),
+                                server_url=srv.url, serving_root=root,
+                                admin_token=srv.admin_token, signoff=plan)
+    assert paused.decision == config_lib.AWAITING_SIGNOFF, paused.reason
+    assert os.path.exists(paused.audit['html'])
+    # The controller is gone; the server still gives the canary its 25%.
+    state = srv.routing_state(NAME)
+    assert state.labels == {'stable': v, 'canary': v + 1} and state.canary_weight == 25.0
+    client = client_lib.ServerClient(srv.url, NAME)
+    inputs = client.signature_inputs(v)
+    served = {client.request('POST', f'/v1/models/{NAME}:predict',
+                             {'instances': [replay.make_instance(r.values, inputs)]},
+                             headers={'X-Request-Key': r.key})[2]['x-model-version']
+              for r in exported.rows[:80]}
+    assert served == {str(v), str(v + 1)}
+    decision = signoff_decision.decide(root, NAME, 'approve', 'Ada Product', 'audited',
+                                       admin_token=srv.admin_token)
+    assert decision.outcome == config_lib.PROMOTED, decision.outcome_reason
+    assert srv.routing_state(NAME).labels == {'stable': v + 1, 'previous': v}
   finally:
     srv.shutdown()
 

@@ -8,13 +8,23 @@ executor.py:
                          blessed) -> decision "not_pushed", nothing else runs.
            examples      Examples from ExampleGen (optional): the held-out
                          `replay_split` (default "test") is replayed as traffic.
+           model_evaluation  ModelEvaluation from the Evaluator (optional):
+                         its per-slice figures, candidate vs baseline, go
+                         into the audit (rollout.audit) beside the live ones.
   outputs  rollout_decision  RolloutDecision: rollout.json (decision, step,
                          reason, per-step metrics and guardrail results),
                          rollout.png and rollout.html (the steps at a glance)
                          and, for an in-process server, requests/ (its request
                          log). Custom properties in ML Metadata: decision,
                          step, step_weight, reason, mode, candidate_version,
-                         stable_before, stable_after, metrics (per-step JSON).
+                         stable_before, stable_after, metrics (per-step JSON),
+                         audit_report (+ _sha256), regressed_slices.
+
+Audit sign-off: at the description's `rollout.pause_at_step` the candidate is
+audited per slice (audit.html/audit.json in the output); when `rollout.signoff`
+asks for it, the rollout pauses there holding that weight, the decision is
+"awaiting_signoff" (with signoff_deadline) and the component ends:
+`python -m cli.signoff approve|reject` continues it (rollout.signoff).
 
 Parameters: the dataset description (under `description.EXEC_PROPERTY`, like
 every custom component), server_url (None: an in-process server on 127.0.0.1,
@@ -45,8 +55,9 @@ from tfx.types.component_spec import ComponentSpec
 from tfx.types.component_spec import ExecutionParameter
 
 import description
-from components.canary_rollout.executor import (EXAMPLES_KEY, PUSHED_MODEL_KEY,
-                                                ROLLOUT_DECISION_KEY, Executor)
+from components.canary_rollout.executor import (EXAMPLES_KEY, MODEL_EVALUATION_KEY,
+                                                PUSHED_MODEL_KEY, ROLLOUT_DECISION_KEY,
+                                                Executor)
 from metadata.artifacts import RolloutDecision
 from rollout import guardrails
 from rollout.config import DEFAULT_STEPS, RolloutConfig
@@ -71,6 +82,8 @@ class CanaryRolloutSpec(ComponentSpec):
   INPUTS = {
       PUSHED_MODEL_KEY: ChannelParameter(type=standard_artifacts.PushedModel),
       EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples, optional=True),
+      MODEL_EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation,
+                                             optional=True),
   }
   OUTPUTS = {
       ROLLOUT_DECISION_KEY: ChannelParameter(type=RolloutDecision),
@@ -105,7 +118,8 @@ class CanaryRollout(base_component.BaseComponent):
                max_seconds_per_step: float = 300.0,
                concurrency: int = 4,
                mode: str = 'auto',
-               kserve_storage_uri: Optional[str] = None):
+               kserve_storage_uri: Optional[str] = None,
+               model_evaluation: Optional[types.BaseChannel] = None):
     """`dataset_description`: a DatasetSpec (or its to_config() dict)."""
     # Fail at pipeline construction, not minutes later in the executor.
     RolloutConfig(steps=list(steps), mode=mode, max_requests_per_step=max_replay_rows,
@@ -117,6 +131,7 @@ class CanaryRollout(base_component.BaseComponent):
     spec = CanaryRolloutSpec(
         pushed_model=pushed_model,
         examples=examples,
+        model_evaluation=model_evaluation,
         server_url=server_url,
         allow_non_loopback=int(bool(allow_non_loopback)),
         serving_model_dir=serving_model_dir,

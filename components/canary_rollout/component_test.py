@@ -147,9 +147,8 @@ def test_description_parameter_and_remote_server_flag():
   assert component().exec_properties['allow_non_loopback'] == 0
 
 
-def test_pipeline_run_records_the_decision_in_ml_metadata(tmp_path, bank):
+def run_pipeline(tmp_path, bank, dataset_description=SPEC.to_config()):
   """A real LocalDagRunner run: Importers stand in for ExampleGen and Pusher."""
-  from ml_metadata.metadata_store import metadata_store  # pylint: disable=g-import-not-at-top
   _, rows = bank
   model_dir = serving_dir(tmp_path, bank, {1: 'stable', 2: 'good'})
   examples = write_examples(str(tmp_path / 'examples'), rows)
@@ -162,13 +161,19 @@ def test_pipeline_run_records_the_decision_in_ml_metadata(tmp_path, bank):
                                  properties={'split_names': '["test"]'}).with_id('examples')
   rollout_node = canary_rollout.CanaryRollout(
       pushed_model=pushed.outputs['result'], examples=example_gen.outputs['result'],
-      dataset_description=SPEC.to_config(), **FAST)
+      dataset_description=dataset_description, **FAST)
   metadata_path = str(tmp_path / 'metadata.sqlite')
   tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
       pipeline_name='rollout_test', pipeline_root=str(tmp_path / 'root'),
       components=[pushed, example_gen, rollout_node], enable_cache=False,
       metadata_connection_config=tfx.orchestration.metadata
       .sqlite_metadata_connection_config(metadata_path)))
+  return metadata_path, model_dir
+
+
+def test_pipeline_run_records_the_decision_in_ml_metadata(tmp_path, bank):
+  from ml_metadata.metadata_store import metadata_store  # pylint: disable=g-import-not-at-top
+  metadata_path, model_dir = run_pipeline(tmp_path, bank)
 
   store = metadata_store.MetadataStore(
       tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
@@ -185,3 +190,55 @@ def test_pipeline_run_records_the_decision_in_ml_metadata(tmp_path, bank):
   assert os.path.exists(os.path.join(decision.uri, 'rollout.html'))
   saved = routing_store.read(routing_store.state_path(os.path.dirname(model_dir), MODEL))
   assert saved.labels['stable'] == 2
+
+
+def test_executor_records_awaiting_signoff_and_ends(tmp_path, bank):
+  """The pause does not block the run: the decision is awaiting_signoff."""
+  from rollout import signoff as signoff_lib  # pylint: disable=g-import-not-at-top
+  _, rows = bank
+  model_dir = serving_dir(tmp_path, bank, {1: 'stable', 2: 'good'})
+  examples = write_examples(str(tmp_path / 'examples'), rows)
+  spec = dict(tu.TOY_DESCRIPTION, rollout={'signoff': 'always', 'deadline_hours': 2})
+  out = run_executor(tmp_path, pushed_props(model_dir, 2), examples,
+                     dataset_description={'source': 'toy', 'description': spec})
+  assert out.get_string_custom_property('decision') == 'awaiting_signoff'
+  assert out.get_int_custom_property('step') == 1
+  assert out.get_string_custom_property('signoff_deadline').endswith('Z')
+  assert os.path.exists(out.get_string_custom_property('audit_report'))
+  assert json.loads(out.get_string_custom_property('regressed_slices')) == []
+  pause = signoff_lib.read_pause(os.path.dirname(model_dir), MODEL)
+  assert pause.replay_kind == 'examples' and pause.decision_dir == out.uri
+  saved = routing_store.read(routing_store.state_path(os.path.dirname(model_dir), MODEL))
+  assert saved.labels.get('canary') == 2 and saved.canary_weight == 25.0
+  # Another rollout would take the paused canary: refused until a decision.
+  with pytest.raises(signoff_lib.SignoffError, match='awaits a sign-off'):
+    run_executor(tmp_path / 'again', pushed_props(model_dir, 2), examples)
+
+
+def test_signoff_of_a_pipeline_pause_is_recorded_with_the_run(tmp_path, bank):
+  """Paused by a real run; rejected by the command; the record in its store."""
+  from cli import signoff as signoff_cli  # pylint: disable=g-import-not-at-top
+  from metadata import connection  # pylint: disable=g-import-not-at-top
+  from metadata import store as store_lib  # pylint: disable=g-import-not-at-top
+  from metadata import values  # pylint: disable=g-import-not-at-top
+  from rollout import signoff_record  # pylint: disable=g-import-not-at-top
+  spec = dict(tu.TOY_DESCRIPTION, rollout={'signoff': 'always'})
+  metadata_path, model_dir = run_pipeline(tmp_path, bank, {'source': 'toy', 'description': spec})
+  where = ['--serving-root', os.path.dirname(model_dir), '--model-name', MODEL,
+           '--metadata', metadata_path]
+  assert signoff_cli.main(['status'] + where) == 0
+  assert signoff_cli.main(['reject', '--reviewer', 'Ada', '--reason', 'not now'] + where) == 1
+
+  store = connection.open_store(metadata_path)
+  paused, outcome = sorted(store.get_artifacts_by_type('RolloutDecision'), key=lambda a: a.id)
+  assert values.property_value(paused, 'decision') == 'awaiting_signoff'
+  assert values.property_value(outcome, 'decision') == 'rolled_back'
+  assert 'rejected by Ada' in signoff_record.summary(values.properties_of(paused))
+  [execution] = store.get_executions_by_type('SignOff')
+  view = store_lib.Store(store, metadata_path)
+  assert view.node_id(execution) == 'SignOff'
+  run_contexts = {c.name for c in store.get_contexts_by_execution(execution.id)}
+  assert run_contexts == {c.name for c in store.get_contexts_by_artifact(paused.id)
+                          if c.name != 'rollout_test.CanaryRollout'}
+  saved = routing_store.read(routing_store.state_path(os.path.dirname(model_dir), MODEL))
+  assert saved.labels == {'stable': 1} and 2 in saved.rejected

@@ -16,14 +16,18 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
 import description
+from components.canary_rollout import evaluation_slices
 from rollout import replay
 from rollout import report
+from rollout import signoff as signoff_lib
+from rollout import signoff_decision
 from rollout.config import (DEFAULT_STEPS, NOT_PUSHED, RolloutConfig, RolloutError,
                             RolloutResult, now_iso, thresholds_for)
 from rollout.engine import run_rollout
 
 PUSHED_MODEL_KEY = 'pushed_model'
 EXAMPLES_KEY = 'examples'
+MODEL_EVALUATION_KEY = 'model_evaluation'
 ROLLOUT_DECISION_KEY = 'rollout_decision'
 ADMIN_TOKEN_ENV = 'SERVING_ADMIN_TOKEN'
 
@@ -56,15 +60,23 @@ def _record(output: types.Artifact, result: RolloutResult) -> None:
       'stable_after', '' if result.stable_after is None else str(result.stable_after))
   output.set_string_custom_property('metrics', json.dumps(compact, default=str))
   output.set_string_custom_property('report', paths['html'])
+  if result.audit:
+    output.set_string_custom_property('audit_report', result.audit['html'])
+    output.set_string_custom_property('audit_report_sha256', result.audit['sha256'])
+    output.set_string_custom_property('regressed_slices', json.dumps(result.audit['regressed']))
+  if result.signoff:
+    output.set_string_custom_property('signoff_deadline', result.signoff['deadline'])
+    output.set_string_custom_property('signoff_pause_record', result.signoff['pause_record'])
 
 
 def _replay_rows(input_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any],
                  spec, max_rows: int):
-  """The held-out rows to replay and where they came from."""
+  """The held-out rows to replay, where they came from, and how to read them
+  again (a paused rollout continues from the same rows)."""
   replay_path = exec_properties.get('replay_path')
   if replay_path:
     rows = replay.load_replay_csv(replay_path, spec, max_rows)
-    source = replay_path
+    return rows, replay_path, (replay_path, signoff_lib.REPLAY_CSV)
   else:
     if not input_dict.get(EXAMPLES_KEY):
       raise RolloutError('CanaryRollout needs `examples` or `replay_path`')
@@ -81,8 +93,7 @@ def _replay_rows(input_dict: Dict[str, List[types.Artifact]], exec_properties: D
           f'examples have no split {split!r} (splits: '
           f'{artifact_utils.decode_split_names(examples.split_names)})')
     rows = replay.load_replay_examples(split_dir, spec, max_rows)
-    source = f'{split_dir} (split {split})'
-  return rows, source
+    return rows, f'{split_dir} (split {split})', (split_dir, signoff_lib.REPLAY_EXAMPLES)
 
 
 class Executor(base_executor.BaseExecutor):
@@ -120,7 +131,15 @@ class Executor(base_executor.BaseExecutor):
       raise RolloutError(f'pushed version {version!r} is not an integer version')
 
     max_rows = int(exec_properties.get('max_replay_rows') or 2000)
-    rows, source = _replay_rows(input_dict, exec_properties, spec, max_rows)
+    rows, source, (again, kind) = _replay_rows(input_dict, exec_properties, spec, max_rows)
+    evaluation, evaluation_source = {}, ''
+    if input_dict.get(MODEL_EVALUATION_KEY):
+      evaluation_source = artifact_utils.get_single_instance(
+          input_dict[MODEL_EVALUATION_KEY]).uri
+      evaluation = evaluation_slices.load(evaluation_source, spec)
+    plan = signoff_lib.SignoffPlan(policy=spec.rollout, out_dir=output.uri,
+                                   replay_source=again, replay_kind=kind,
+                                   evaluation=evaluation, evaluation_source=evaluation_source)
 
     steps = json.loads(exec_properties.get('steps') or 'null') or DEFAULT_STEPS
     config = RolloutConfig(
@@ -131,13 +150,20 @@ class Executor(base_executor.BaseExecutor):
         max_seconds_per_step=float(exec_properties.get('max_seconds_per_step') or 300.0),
         concurrency=int(exec_properties.get('concurrency') or 4))
     server_url = exec_properties.get('server_url') or None
+    admin_token = os.environ.get(ADMIN_TOKEN_ENV) or None
+    settled = signoff_decision.clear_the_way(
+        serving_root, model_name, int(version), admin_token=admin_token,
+        allow_non_loopback=bool(exec_properties.get('allow_non_loopback')))
     result = run_rollout(
         model_name, int(version), rows, spec, config, server_url=server_url,
         serving_root=serving_root,
         request_log_dir=None if server_url else os.path.join(output.uri, 'requests'),
-        admin_token=os.environ.get(ADMIN_TOKEN_ENV) or None,
+        admin_token=admin_token,
         allow_non_loopback=bool(exec_properties.get('allow_non_loopback')),
-        replay_source=source)
+        replay_source=source, signoff=plan)
+    if settled is not None:
+      result.notes.append(f'an expired sign-off was settled first: {settled.summary_line()} '
+                          f'({settled.record_path})')
     _record(output, result)
     if exec_properties.get('kserve_storage_uri'):
       _write_kserve_plan(output, result, exec_properties['kserve_storage_uri'], config)
