@@ -26,6 +26,7 @@ from typing import List
 from cli import common
 from provenance import experiments
 from provenance import lineage as lineage_lib
+from rollout import signoff_record
 from metadata import store as mlmd
 
 
@@ -139,6 +140,10 @@ def _artifact_line(a: lineage_lib.ArtifactInfo) -> str:
   if a.type == 'PushedModel':
     extra.append(f'pushed -> {a.properties.get("pushed_destination")}'
                  if a.properties.get('pushed') else 'not pushed')
+  if a.type == 'RolloutDecision':
+    signoff = signoff_record.summary(a.properties)
+    if signoff:
+      extra.append(signoff)
   producer = f'{a.producer.node_id}#{a.producer.id}' if a.producer else 'external'
   return (f'  {a.type + " " + str(a.id):<26} {producer:<26} {_short(a.uri)}'
           + (f'  [{"; ".join(extra)}]' if extra else ''))

@@ -256,6 +256,8 @@ def create_pipeline(
   canary_rollout = CanaryRollout(
       pushed_model=pusher.outputs['pushed_model'],
       examples=example_gen.outputs['examples'],
+      # The audit behind a sign-off compares slices from this evaluation.
+      model_evaluation=evaluator.outputs['evaluation'],
       dataset_description=custom_config,
       serving_model_dir=serving_model_dir)
   components.append(canary_rollout)
