@@ -14,8 +14,9 @@ loses nothing and counts nothing twice.
 
 import json
 import os
-import tempfile
 from typing import Any, Dict, Iterator, List, Optional
+
+import durable
 
 WINDOWS = 'windows'
 CHECKPOINT = 'checkpoint.json'
@@ -23,24 +24,7 @@ REJECTED = 'rejected.jsonl'
 
 
 def _atomic_write(path: str, data: Any) -> None:
-  directory = os.path.dirname(path)
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-')
-  try:
-    with os.fdopen(fd, 'w') as f:
-      json.dump(data, f, sort_keys=True, indent=1)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
-  dir_fd = os.open(directory, os.O_RDONLY)
-  try:
-    os.fsync(dir_fd)
-  finally:
-    os.close(dir_fd)
+  durable.write_json(path, data)
 
 
 class History:

@@ -8,15 +8,16 @@ A report is a template under reports/templates/ that extends `base.html.j2`
 self-contained file a reviewer can mail or attach) plus the data it shows,
 prepared by the caller as plain values. Autoescaping is on: data never
 becomes markup unless a template says `|safe` (used only for SVG the caller
-built from numbers). Imports nothing else of this project.
+built from numbers). Imports nothing of this project but its atomic writer.
 """
 
 import functools
 import os
-import tempfile
 from typing import Any
 
 import jinja2
+
+import durable
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'templates')
 
@@ -57,17 +58,4 @@ def render(template: str, **data: Any) -> str:
 
 def write(path: str, template: str, **data: Any) -> str:
   """Renders and writes atomically (a reader never sees half a report); returns path."""
-  text = render(template, **data)
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.report-', suffix='.html')
-  try:
-    with os.fdopen(fd, 'w', encoding='utf-8') as f:
-      f.write(text)
-    os.chmod(tmp, 0o640)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
-  return path
+  return durable.write_text(path, render(template, **data), mode=0o640)

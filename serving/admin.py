@@ -32,6 +32,8 @@ from serving.model_store import ModelLoadError
 from serving.responses import Response, error
 from serving.router import PersistError, RoutingError, parse_version
 
+import durable
+
 TOKEN_ENV = 'SERVING_ADMIN_TOKEN'
 TOKEN_FILE_NAME = 'admin.token'
 
@@ -54,16 +56,7 @@ def ensure_token(token: Optional[str], token_file: Optional[str],
     if existing:
       return existing, path
   token = secrets.token_urlsafe(32)
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = f'{path}.tmp.{os.getpid()}'
-  fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-  try:
-    os.fchmod(fd, 0o600)
-    os.write(fd, (token + '\n').encode('ascii'))
-    os.fsync(fd)
-  finally:
-    os.close(fd)
-  os.replace(tmp, path)
+  durable.write_text(path, token + '\n')
   return token, path
 
 

@@ -18,8 +18,9 @@ could put a rejected version back into service.
 import dataclasses
 import json
 import os
-import tempfile
 from typing import Any, Dict, Mapping, Optional
+
+import durable
 
 SUFFIX = '.routing.json'
 FORMAT_VERSION = 1
@@ -95,29 +96,5 @@ def write(path: str, state: SavedRouting) -> None:
 
 
 def write_json(path: str, content: Mapping[str, Any]) -> None:
-  """Atomically and durably replaces `path` with `content` as JSON, owner-only:
-  also the rollout's pause record (rollout/signoff.py) is written so."""
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  data = json.dumps(content, indent=1, sort_keys=True).encode('utf-8')
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.')
-  try:
-    os.fchmod(fd, 0o600)
-    view = memoryview(data)
-    while view:
-      view = view[os.write(fd, view):]
-    os.fsync(fd)
-    os.close(fd)
-    fd = -1
-    os.replace(tmp, path)
-  except BaseException:
-    if fd >= 0:
-      os.close(fd)
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
-  dir_fd = os.open(directory, os.O_RDONLY)
-  try:
-    os.fsync(dir_fd)
-  finally:
-    os.close(dir_fd)
+  """Atomically and durably replaces `path` with `content` as JSON, owner-only."""
+  durable.write_json(path, content)

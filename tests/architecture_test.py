@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Rank of each top-level package or module: an import must go to a lower rank
 # (or stay inside its own package). Same rank, different package: not allowed.
 LAYERS: List[Tuple[str, ...]] = [
-    ('description',),
+    ('description', 'durable'),
     ('reports', 'metadata', 'console'),
     ('analysis', 'models', 'serving'),
     ('validation', 'feedback', 'rollout', 'provenance'),
@@ -31,7 +31,7 @@ LAYERS: List[Tuple[str, ...]] = [
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 # analysis is plain pandas over tables: it may use the description, nothing else.
-ONLY = {'analysis': {'description'}, 'reports': set()}
+ONLY = {'analysis': {'description'}, 'reports': {'durable'}, 'durable': set()}
 # Product packages never import test doubles or tests.
 PRODUCT = set(RANK) - {'testing', 'benchmarks', 'tests', 'data'}
 MAX_LINES = 400

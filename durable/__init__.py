@@ -1,0 +1,54 @@
+"""Files that are either wholly there or not at all: the one atomic writer.
+
+Routing state, admin tokens, monitor windows, pause records and reports are
+read by another process (or after a crash) at any moment, so none of them may
+ever be seen half-written or lost to a power cut after the writer said "done":
+write a temporary file in the same directory, fsync it, rename it over the
+target, fsync the directory (the rename itself is only durable then).
+Permissions are set on the temporary file before any byte is written, so a
+secret is never readable by others even for an instant. Imports nothing of
+this project (layer 0).
+"""
+
+import json
+import os
+import tempfile
+from typing import Any
+
+OWNER_ONLY = 0o600
+
+
+def write_bytes(path: str, data: bytes, mode: int = OWNER_ONLY) -> str:
+  """Atomically and durably replaces `path` with `data`; returns `path`."""
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.')
+  try:
+    os.fchmod(fd, mode)
+    view = memoryview(data)
+    while view:  # os.write may write less than asked (a full disk, a signal).
+      view = view[os.write(fd, view):]
+    os.fsync(fd)
+    os.close(fd)
+    fd = -1
+    os.replace(tmp, path)
+  except BaseException:
+    if fd >= 0:
+      os.close(fd)
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+  dir_fd = os.open(directory, os.O_RDONLY)
+  try:
+    os.fsync(dir_fd)
+  finally:
+    os.close(dir_fd)
+  return path
+
+
+def write_text(path: str, text: str, mode: int = OWNER_ONLY) -> str:
+  return write_bytes(path, text.encode('utf-8'), mode)
+
+
+def write_json(path: str, content: Any, mode: int = OWNER_ONLY) -> str:
+  return write_bytes(path, json.dumps(content, indent=1, sort_keys=True).encode('utf-8'), mode)
