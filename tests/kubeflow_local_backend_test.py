@@ -16,6 +16,7 @@ import pytest
 
 from kubeflow_support import ir
 from kubeflow_support import local_backend
+from kubeflow_support import local_pod
 from kubeflow_support import mlmd
 from kubeflow_support import launch
 
@@ -247,7 +248,7 @@ def test_dockerfile_env_is_the_final_stage_env(tmp_path):
       ENV D=4 \\
           E=5
       """))
-  assert local_backend.dockerfile_env(str(dockerfile)) == {
+  assert local_pod.dockerfile_env(str(dockerfile)) == {
       'A': '1', 'B': 'two words', 'C': '3', 'D': '4', 'E': '5'}
 
 

@@ -28,8 +28,11 @@ import yaml
 import kubeflow_runner
 from data import generator
 from kubeflow_support import ir
+from kubeflow_support import kfp_metadata
 from kubeflow_support import local_backend
+from kubeflow_support import local_pod
 from kubeflow_support import mlmd
+from kubeflow_support import settings
 from pipeline import configs
 
 pytestmark = pytest.mark.e2e
@@ -68,8 +71,8 @@ def run(tmp_path_factory):
   backend = local_backend.LocalKfpBackend(
       spec, work_dir=str(root / 'work'), pipeline_root=str(bucket_dir / 'root'),
       path_map={BUCKET: str(bucket_dir),
-                kubeflow_runner.IMAGE_REPO_ROOT: configs.REPO_ROOT},
-      image_env=local_backend.dockerfile_env(
+                settings.IMAGE_REPO_ROOT: configs.REPO_ROOT},
+      image_env=local_pod.dockerfile_env(
           os.path.join(configs.REPO_ROOT, 'Dockerfile')))
   result = backend.run(run_id='run-1')
   return types.SimpleNamespace(spec=spec, result=result, bucket_dir=str(bucket_dir),
@@ -148,7 +151,7 @@ def test_outputs_reach_consumers_as_the_kfp_driver_passes_them(run):
       assert artifact['name'] == sent['name'], (name, key)
       assert artifact['uri'] == sent['uri']
       for field, value in sent['metadata'].items():
-        expected = local_backend.through_mlmd(value)
+        expected = kfp_metadata.through_mlmd(value)
         assert artifact['metadata'][field] == expected, (name, key, field)
 
 

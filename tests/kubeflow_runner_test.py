@@ -21,6 +21,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 import kubeflow_runner
 from kubeflow_support import ir
+from kubeflow_support import settings
 import description
 from pipeline import configs
 from pipeline import pipeline as pipeline_lib
@@ -148,9 +149,29 @@ def test_inputs_from_resolvers_the_backend_lacks_reach_consumers_empty(compiled,
     assert not keys & set(ir.tasks(spec)[name].get('inputs', {}).get('artifacts', {}))
 
 
+@pytest.mark.parametrize('backend', ['kfp', 'vertex'])
+def test_custom_artifact_types_compile_under_their_importable_names(compiled, backend):
+  from tfx.utils import import_utils  # pylint: disable=g-import-not-at-top
+  from metadata import artifacts  # pylint: disable=g-import-not-at-top
+  _, spec = compiled[backend]
+  titles = set()
+  for component in spec['components'].values():
+    for direction in ('inputDefinitions', 'outputDefinitions'):
+      for definition in component.get(direction, {}).get('artifacts', {}).values():
+        titles.add(_title(definition['artifactType']))
+  custom = {t for t in titles if not t.startswith('tfx.')}
+  assert artifacts.DataValidationVerdict.TYPE_NAME in custom
+  for title in custom:
+    # What TFX's entrypoint does with the title in the pod.
+    assert import_utils.import_class_by_path(title).TYPE_NAME == title
+  for executor in spec['deploymentSpec']['executors'].values():
+    names = {e['name'] for e in executor.get('container', {}).get('env', [])}
+    assert not any('ARTIFACT' in n for n in names)
+
+
 def _rebased(value):
   return re.sub(re.escape(configs.REPO_ROOT) + r'(?=/|$)',
-                kubeflow_runner.IMAGE_REPO_ROOT, value) if isinstance(value, str) else value
+                settings.IMAGE_REPO_ROOT, value) if isinstance(value, str) else value
 
 
 # Exec properties that take the run's data_root parameter instead of a constant:
@@ -200,7 +221,7 @@ def test_user_code_and_description_reach_the_components(compiled):
   schema = configs.curated_schema_path('credit_risk')
   if schema and 'schema_file' in tasks.get('SchemaGen', {}).get('inputs', {}).get('parameters', {}):
     assert constant('SchemaGen', 'schema_file') == os.path.join(
-        kubeflow_runner.IMAGE_REPO_ROOT, os.path.relpath(schema, configs.REPO_ROOT))
+        settings.IMAGE_REPO_ROOT, os.path.relpath(schema, configs.REPO_ROOT))
   assert configs.REPO_ROOT not in json.dumps(spec['root'])
 
 
@@ -279,21 +300,21 @@ def test_environment_variables_configure_the_compile(tmp_path, monkeypatch):
 
 
 def test_beam_flags_for_direct_and_distributed_runners():
-  parse = kubeflow_runner.parse_args
-  assert kubeflow_runner.beam_args(parse([])) == BEAM
-  assert kubeflow_runner.beam_args(parse(
+  parse = settings.parser('').parse_args
+  assert settings.beam_args(parse([])) == BEAM
+  assert settings.beam_args(parse(
       ['--beam-mode', 'multi_processing', '--beam-workers', '4'])) == [
           '--runner=FnApiRunner', '--direct_running_mode=multi_processing',
           '--direct_num_workers=4']
-  assert kubeflow_runner.beam_args(parse(
+  assert settings.beam_args(parse(
       ['--beam-arg=--direct_num_workers=2'])) == [
           '--runner=FnApiRunner', '--direct_running_mode=in_memory', '--direct_num_workers=2']
   # A runner named by the user replaces ours.
-  assert kubeflow_runner.beam_args(parse(['--beam-arg=--runner=DirectRunner'])) == [
+  assert settings.beam_args(parse(['--beam-arg=--runner=DirectRunner'])) == [
       '--direct_running_mode=in_memory', '--direct_num_workers=1', '--runner=DirectRunner']
   flink = ['--runner=PortableRunner', '--job_endpoint=flink-jobserver:8099',
            '--environment_type=EXTERNAL', '--environment_config=localhost:50000']
-  assert kubeflow_runner.beam_args(parse([f'--beam-arg={a}' for a in flink])) == flink
+  assert settings.beam_args(parse([f'--beam-arg={a}' for a in flink])) == flink
 
 
 def test_s3_pipeline_root_gets_endpoint_and_credentials(tmp_path):
@@ -353,7 +374,7 @@ def test_the_taxi_example_reads_its_data_from_the_image(tmp_path):
       os.path.join(configs.REPO_ROOT, 'data', 'descriptions', 'taxi.yaml')]) == 0
   spec, _ = ir.load(path)
   assert spec['root']['inputDefinitions']['parameters']['data_root']['defaultValue'] == (
-      kubeflow_runner.IMAGE_SITE_PACKAGES + '/tfx/examples/chicago_taxi_pipeline/data/simple')
+      settings.IMAGE_SITE_PACKAGES + '/tfx/examples/chicago_taxi_pipeline/data/simple')
 
 
 # --- submission -------------------------------------------------------------------------
