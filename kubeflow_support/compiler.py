@@ -84,13 +84,20 @@ def compile_pipeline(args) -> Compiled:
   from absl import logging  # pylint: disable=g-import-not-at-top
   logging.set_verbosity(logging.WARNING)
   pipeline, chosen = build_pipeline(args)
-  notes, empty_inputs = surgery.drop_uncompilable_resolvers(pipeline)
+  notes, lookup_inputs, lookups = [], [], []
+  if args.backend == 'kfp':
+    # Vertex AI runs TFX's blessed-model resolver itself; its ML Metadata
+    # is not the one the lookups' client speaks to.
+    notes, lookup_inputs, lookups = surgery.replace_resolvers(pipeline)
+  drop_notes, empty_inputs = surgery.drop_uncompilable_resolvers(pipeline)
+  notes += drop_notes
   spec = _tfx_compile(pipeline, args.image)
   if args.backend == 'kfp':
     spec, kfp_notes = ir.adapt_for_kfp(
         spec, optional_inputs=surgery.optional_inputs(pipeline),
-        empty_inputs=empty_inputs,
+        empty_inputs=empty_inputs, lookup_inputs=lookup_inputs,
         cache_pre_cache_check_tasks=args.span is not None and not args.no_cache)
+    ir.never_cache(spec, lookups)
     notes += kfp_notes
   elif empty_inputs:
     spec = ir.with_empty_inputs(spec, empty_inputs)

@@ -1,8 +1,12 @@
 """Changes to the TFX pipeline before TFX's KFP v2 compiler sees it.
 
 TFX compiles only LatestBlessedModelStrategy and LatestArtifactStrategy
-resolvers into KFP v2 (as MLMD queries); a custom ResolverStrategy is Python
-that runs inside TFX's own orchestrator, which no KFP v2 backend has.
+resolvers into KFP v2, as MLMD queries that only Vertex AI evaluates; a
+custom ResolverStrategy (pipeline/previous_span.py) is Python that runs
+inside TFX's own orchestrator, which no KFP v2 backend has. For the
+open-source KFP backend, replace_resolvers() puts a lookup task
+(components/baseline_lookup) in place of each of our two resolvers; what is
+left uncompilable is dropped (drop_uncompilable_resolvers), with a note.
 """
 
 from typing import List, Tuple
@@ -70,6 +74,78 @@ def drop_uncompilable_resolvers(pipeline) -> Tuple[List[str], List[Tuple[str, st
         f'custom resolver strategies run only in TFX\'s own orchestrator; '
         f'{", ".join(f"{c}.{k}" for c, k in fed) or "nothing"} always empty')
   return notes, dropped
+
+
+def _rewire(pipeline, node, replacement) -> List[Tuple[str, str]]:
+  """Feeds every consumer of `node` from `replacement`'s output of the same key."""
+  fed = []
+  for consumer in pipeline.components:
+    for key, channel in list(consumer.inputs.items()):
+      if getattr(channel, 'producer_component_id', None) != node.id:
+        continue
+      if channel.output_key not in replacement.outputs:
+        raise UsageError(f'{consumer.id}.{key} reads {node.id}.{channel.output_key}, '
+                         f'which {replacement.id} does not produce')
+      consumer.inputs[key] = replacement.outputs[channel.output_key]
+      if node in consumer.upstream_nodes:
+        consumer.remove_upstream_node(node)
+      fed.append((consumer.id, key))
+  for upstream in list(node.upstream_nodes):
+    node.remove_upstream_node(upstream)
+  # The setter links producers and consumers again from the channels; the
+  # registry is what TFX's compiler reads node contexts from (replace_node is
+  # its API for modifying a pipeline during compilation).
+  pipeline.components = [replacement if c is node else c for c in pipeline.components]
+  registry = pipeline.dsl_context_registry
+  with registry.temporary_mutable():
+    registry.replace_node(node, replacement)
+  return fed
+
+
+def _lookup_for(pipeline, node):
+  """The lookup task answering `node`'s question, or None if it is not ours."""
+  from tfx.dsl.input_resolution.strategies import latest_blessed_model_strategy  # pylint: disable=g-import-not-at-top
+  from components.baseline_lookup import component as lookup  # pylint: disable=g-import-not-at-top
+  from pipeline import previous_span  # pylint: disable=g-import-not-at-top
+  name = pipeline.pipeline_info.pipeline_name
+  nodes = {c.id: c for c in pipeline.components}
+  strategy = _strategy(node)
+  if strategy is previous_span.PreviousSpanStrategy:
+    statistics = node.raw_inputs[previous_span.CURRENT_KEY]
+    examples = nodes[statistics.producer_component_id].inputs['examples']
+    return lookup.PreviousSpanLookup(examples=examples, pipeline_name=name).with_id(
+        'previous_span_lookup')
+  if strategy is latest_blessed_model_strategy.LatestBlessedModelStrategy:
+    candidates = [c.inputs['model'] for c in pipeline.components
+                  if 'model' in c.inputs and any(
+                      getattr(ch, 'producer_component_id', None) == node.id
+                      for ch in c.inputs.values())]
+    if not candidates:
+      raise UsageError(f'{node.id}: no consumer evaluates a candidate `model` against it')
+    return lookup.BlessedModelLookup(
+        candidate_model=candidates[0], pipeline_name=name).with_id(
+            'latest_blessed_model_lookup')
+  return None
+
+
+def replace_resolvers(pipeline) -> Tuple[List[str], List[Tuple[str, str]], List[str]]:
+  """Puts a lookup task in place of each resolver we have one for.
+
+  Returns (notes, the (consumer id, input key) pairs the lookups feed, the
+  lookup task ids).
+  """
+  notes, fed, lookups = [], [], []
+  for node in resolvers(pipeline):
+    replacement = _lookup_for(pipeline, node)
+    if replacement is None:
+      continue
+    pairs = _rewire(pipeline, node, replacement)
+    fed += pairs
+    lookups.append(replacement.id)
+    notes.append(f'{node.id} is answered by the task {replacement.id}, which queries '
+                 f'ML Metadata (the resolver runs only in TFX\'s orchestrator); it feeds '
+                 f'{", ".join(f"{c}.{k}" for c, k in pairs)}')
+  return notes, fed, lookups
 
 
 def optional_inputs(pipeline) -> List[Tuple[str, str]]:

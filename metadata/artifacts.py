@@ -21,6 +21,13 @@ from tfx import types
 VERDICT_PASSED = 'passed'
 VERDICT_STATISTICS_ID = 'statistics_id'
 
+# Custom properties of an artifact a lookup task published on Kubeflow
+# (components/baseline_lookup): FOUND 0 means nothing was found and the
+# artifact stands for an empty input; SOURCE_ARTIFACT_ID is the MLMD id of the
+# artifact it stands for.
+FOUND = 'found'
+SOURCE_ARTIFACT_ID = 'source_artifact_id'
+
 
 class DataValidationVerdict(types.Artifact):
   """The gate's decision on one span of data, with its report.
