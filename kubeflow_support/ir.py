@@ -18,10 +18,13 @@ backend, the one `kfp.Client(host=...)` submits to, rejects or ignores them:
   (backend/src/v2/driver: initPodSpecPatch), so the hook never runs and the
   executor finds no file matching a literal `{SPAN}`.
 
+Our own two resolvers never get here on that backend: kubeflow_support/
+surgery.py replaces them with lookup tasks before compiling.
 adapt_for_kfp() rewrites exactly those two constructs and leaves the rest as
-TFX compiled it: resolver tasks go (their consumers' inputs must be optional,
-and reach them empty, as when a resolver finds nothing), and the driver runs
-in the executor's pod, both through kubeflow_support/launch.py.
+TFX compiled it: any resolver task left goes (its consumers' inputs must be
+optional, and reach them empty, as when a resolver finds nothing), inputs
+from lookup tasks are passed empty when the lookup found nothing, and the
+driver runs in the executor's pod, all through kubeflow_support/launch.py.
 """
 
 import copy

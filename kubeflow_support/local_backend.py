@@ -26,6 +26,9 @@ What the KFP backend does for one container task, and what stands in for it:
                                                   system.PipelineRun contexts
   object store (gs://, s3://, minio://)         local directories (`path_map`); output
                                                   URI directories are created up front
+  metadata-grpc-service, which tasks that       $METADATA_URI in every pod names the same
+    query ML Metadata themselves (the lookups     local store, read through the same client
+    in components/baseline_lookup) reach          code (metadata.store.open_store)
 
 Not emulated, and refused rather than guessed: resolver executors and
 lifecycle hooks (the KFP backend cannot run them either: kubeflow_support/ir.py),
@@ -46,6 +49,7 @@ from typing import Any, Dict, List, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 
+from components.baseline_lookup import executor as baseline_lookup
 from kubeflow_support import ir
 from kubeflow_support import kfp_metadata
 from kubeflow_support import local_pod
@@ -54,9 +58,9 @@ LOG_TAIL_CHARS = 6000
 # The image's PATH points at its own interpreter, which `python` stands for
 # here already (LocalKfpBackend.python).
 IMAGE_ENV_IGNORED = ('PATH',)
-# Read by the tasks that query ML Metadata themselves (components/*_finder):
+# Read by the tasks that query ML Metadata themselves (components/baseline_lookup):
 # the cluster's metadata service there, this run's SQLite store here.
-METADATA_URI_ENV = 'METADATA_URI'
+METADATA_URI_ENV = baseline_lookup.METADATA_URI_ENV
 
 
 class TaskFailed(RuntimeError):

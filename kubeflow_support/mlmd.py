@@ -24,14 +24,23 @@ from urllib import parse
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-# The in-cluster address of KFP's metadata service (standalone and full Kubeflow).
-CLUSTER_ADDRESS = 'grpc://metadata-grpc-service.kubeflow:8080'
-RUN_CONTEXT = 'system.PipelineRun'
-PIPELINE_CONTEXT = 'system.Pipeline'
+from components.baseline_lookup import executor as baseline_lookup
+from kubeflow_support import kfp_metadata
+
+# The in-cluster address of KFP's metadata service (standalone and full
+# Kubeflow), which the lookup tasks query too.
+CLUSTER_ADDRESS = baseline_lookup.KFP_METADATA_URI
+RUN_CONTEXT = kfp_metadata.RUN_CONTEXT
+PIPELINE_CONTEXT = kfp_metadata.PIPELINE_CONTEXT
 
 
 def connection_config(target: str):
-  """A connection config for grpc://HOST:PORT, mysql://USER:PASS@HOST:PORT/DB or a SQLite file."""
+  """A connection config for grpc://HOST:PORT, mysql://USER:PASS@HOST:PORT/DB or a SQLite file.
+
+  To be replaced by metadata.store.open_store(target) (one MLMD access layer),
+  which the metadata engineer is extending to gRPC and MySQL; the lookup
+  tasks already call that.
+  """
   url = parse.urlparse(target)
   if url.scheme == 'grpc':
     if not url.hostname or not url.port:
@@ -57,8 +66,8 @@ def connection_config(target: str):
 
 def open_store(target: Optional[str] = None) -> metadata_store.MetadataStore:
   """The store at `target`, else $METADATA_URI, else the in-cluster service."""
-  return metadata_store.MetadataStore(
-      connection_config(target or os.environ.get('METADATA_URI') or CLUSTER_ADDRESS))
+  return metadata_store.MetadataStore(connection_config(
+      target or os.environ.get(baseline_lookup.METADATA_URI_ENV) or CLUSTER_ADDRESS))
 
 
 def run_tasks(store: metadata_store.MetadataStore,

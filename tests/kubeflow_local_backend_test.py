@@ -363,6 +363,16 @@ def test_inputs_dropped_before_compiling_are_also_passed_empty():
   assert 'lifecycle' in vertex['deploymentSpec']['executors']['exec-producer']['container']
 
 
+def test_inputs_from_lookup_tasks_are_flagged_and_lookups_never_cached():
+  spec, _ = ir.adapt_for_kfp(_vertex_like_spec(), [('consumer', 'baseline')],
+                             lookup_inputs=[('consumer', 'in')])
+  assert spec['deploymentSpec']['executors']['exec-consumer']['container']['command'] == [
+      'python', '-m', ir.LAUNCH_MODULE, '--empty-input', 'baseline', '--lookup-input',
+      'in', '--executor', 'consumer_entry', '--']
+  ir.never_cache(spec, ['consumer'])
+  assert ir.tasks(spec)['consumer']['cachingOptions'] == {'enableCache': False}
+
+
 # --- in the pod: kubeflow_support.launch ---------------------------------------------------
 def test_launch_runs_driver_then_executor_with_merged_outputs(tmp_path):
   modules = tmp_path / 'modules'
