@@ -77,9 +77,13 @@ def _compile(root, name, epochs):
 
 
 def _span_dir(source, data, span):
+  """Puts one generated span (its CSVs and its labelers file) under the data root."""
   target = os.path.join(data, f'span-{span}')
   shutil.rmtree(target, ignore_errors=True)
   shutil.copytree(os.path.join(source, f'span-{span}'), target)
+  os.makedirs(os.path.join(data, 'labelers'), exist_ok=True)
+  shutil.copy(os.path.join(source, 'labelers', f'span-{span}.csv'),
+              os.path.join(data, 'labelers', f'span-{span}.csv'))
 
 
 @pytest.fixture(scope='module')
