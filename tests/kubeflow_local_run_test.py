@@ -94,12 +94,15 @@ def run(tmp_path_factory):
   run-2: span 2 with data drift: blocked by the gate against span 1.
   run-3: span 2, clean, but trained for one epoch (a second definition):
          evaluated against run-1's model, and refused.
+  The clean span 2 holds span 1's rows again: at this test's size (2,000 rows;
+  the schema's drift thresholds assume spans of 3,000 or more) two clean spans
+  could differ by sampling noise alone, and this run is about the model.
   """
   root = tmp_path_factory.mktemp('kfp_local')
   bucket_dir = root / 'gcs' / 'kfp-test'
   data = str(bucket_dir / 'data')
   clean, drifted = str(root / 'clean'), str(root / 'drifted')
-  generator.generate(clean, spans=2, rows_per_span=ROWS, seed=7, verbose=False)
+  generator.generate(clean, spans=1, rows_per_span=ROWS, seed=7, verbose=False)
   generator.generate(drifted, spans=2, rows_per_span=ROWS, seed=7,
                      scenario='data_drift', verbose=False)
   spec, worse = _compile(root, 'pipeline', epochs=8), _compile(root, 'worse', epochs=1)
@@ -116,7 +119,10 @@ def run(tmp_path_factory):
   _span_dir(drifted, data, 2)
   with pytest.raises(local_backend.TaskFailed) as blocked:
     backend(spec).run(run_id='run-2')
-  _span_dir(clean, data, 2)
+  shutil.rmtree(os.path.join(data, 'span-2'))
+  shutil.copytree(os.path.join(data, 'span-1'), os.path.join(data, 'span-2'))
+  shutil.copy(os.path.join(data, 'labelers', 'span-1.csv'),
+              os.path.join(data, 'labelers', 'span-2.csv'))
   refused = backend(worse).run(run_id='run-3')
   return types.SimpleNamespace(spec=spec, result=first, bucket_dir=str(bucket_dir),
                                backend=backend(spec), blocked=blocked.value,
