@@ -24,12 +24,14 @@ from urllib import parse
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from components.baseline_lookup import executor as baseline_lookup
 from kubeflow_support import kfp_metadata
 
 # The in-cluster address of KFP's metadata service (standalone and full
-# Kubeflow), which the lookup tasks query too.
-CLUSTER_ADDRESS = baseline_lookup.KFP_METADATA_URI
+# Kubeflow) and the variable naming another, as the lookup tasks read them
+# (components/baseline_lookup/executor.py; restated so that this module loads
+# no TFX or TensorFlow; a test keeps them equal).
+CLUSTER_ADDRESS = 'grpc://metadata-grpc-service.kubeflow:8080'
+METADATA_URI_ENV = 'METADATA_URI'
 RUN_CONTEXT = kfp_metadata.RUN_CONTEXT
 PIPELINE_CONTEXT = kfp_metadata.PIPELINE_CONTEXT
 
@@ -67,7 +69,7 @@ def connection_config(target: str):
 def open_store(target: Optional[str] = None) -> metadata_store.MetadataStore:
   """The store at `target`, else $METADATA_URI, else the in-cluster service."""
   return metadata_store.MetadataStore(connection_config(
-      target or os.environ.get(baseline_lookup.METADATA_URI_ENV) or CLUSTER_ADDRESS))
+      target or os.environ.get(METADATA_URI_ENV) or CLUSTER_ADDRESS))
 
 
 def run_tasks(store: metadata_store.MetadataStore,

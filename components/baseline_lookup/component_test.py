@@ -85,8 +85,14 @@ def test_blessed_model_found_and_not(tmp_path, monkeypatch):
     assert (model.uri == '/b/1/model') is blessed
 
 
-def test_a_not_found_answer_reaches_the_consumer_as_an_empty_input():
+def test_the_light_modules_restate_the_lookups_constants_alike():
+  from kubeflow_support import mlmd  # pylint: disable=g-import-not-at-top
   assert launch.FOUND == artifacts.FOUND
+  assert mlmd.CLUSTER_ADDRESS == executor.KFP_METADATA_URI
+  assert mlmd.METADATA_URI_ENV == executor.METADATA_URI_ENV
+
+
+def test_a_not_found_answer_reaches_the_consumer_as_an_empty_input():
   executor_input = {'inputs': {'artifacts': {
       'baseline_model': {'artifacts': [{'uri': '/x', 'metadata': {'found': 0.0}}]},
       'baseline_statistics': {'artifacts': [{'uri': '/y', 'metadata': {'found': 1.0}}]},
