@@ -90,7 +90,7 @@ def compile_pipeline(args) -> Compiled:
     # is not the one the lookups' client speaks to.
     notes, lookup_inputs, lookups = surgery.replace_resolvers(pipeline)
   drop_notes, empty_inputs = surgery.drop_uncompilable_resolvers(pipeline)
-  notes += drop_notes
+  notes += drop_notes + surgery.adapt_executors(pipeline)
   spec = _tfx_compile(pipeline, args.image)
   if args.backend == 'kfp':
     spec, kfp_notes = ir.adapt_for_kfp(

@@ -148,6 +148,22 @@ def replace_resolvers(pipeline) -> Tuple[List[str], List[Tuple[str, str]], List[
   return notes, fed, lookups
 
 
+def adapt_executors(pipeline) -> List[str]:
+  """Compiles executors.REPLACEMENTS in place of TFX executors the KFP entrypoint trips."""
+  from tfx.dsl.components.base import executor_spec  # pylint: disable=g-import-not-at-top
+  from kubeflow_support import executors  # pylint: disable=g-import-not-at-top
+  notes = []
+  for component in pipeline.components:
+    spec = getattr(component, 'executor_spec', None)
+    replacement = executors.REPLACEMENTS.get(getattr(spec, 'executor_class', None))
+    if isinstance(spec, executor_spec.ExecutorClassSpec) and replacement:
+      component.executor_spec = executor_spec.ExecutorClassSpec(replacement)
+      notes.append(f'{component.id} runs {replacement.__module__}.'
+                   f'{replacement.__name__}, which decodes its proto exec properties '
+                   f'(TFX\'s KFP entrypoint passes them as JSON text)')
+  return notes
+
+
 def optional_inputs(pipeline) -> List[Tuple[str, str]]:
   """(component id, input key) pairs a component runs without."""
   pairs = []
