@@ -484,3 +484,19 @@ def test_a_refused_submission_is_a_clear_error(tmp_path, capsys, kfp_api):
   error = capsys.readouterr().err
   assert f'the KFP API at {kfp_api} refused or did not answer' in error
   assert '403' in error
+
+
+def test_the_distribution_validator_gets_its_config_decoded_on_kubeflow():
+  from tfx.proto import distribution_validator_pb2  # pylint: disable=g-import-not-at-top
+  from tfx.utils import proto_utils  # pylint: disable=g-import-not-at-top
+  config = distribution_validator_pb2.DistributionValidatorConfig()
+  feature = config.default_slice_config.feature.add()
+  feature.path.step.append('annual_income')
+  feature.distribution_comparator.jensen_shannon_divergence.threshold = 0.06
+  # What TFX's KFP v2 entrypoint hands the executor: JSON text.
+  text = {'distribution_validator_config': proto_utils.proto_to_json(config),
+          'include_split_pairs': '[["train", "train"]]'}
+  decoded = executors.decoded(text, executors.DISTRIBUTION_VALIDATOR_PROTOS)
+  assert decoded['distribution_validator_config'] == config
+  assert decoded['include_split_pairs'] == text['include_split_pairs']
+  assert executors.decoded(decoded, executors.DISTRIBUTION_VALIDATOR_PROTOS) == decoded
