@@ -18,10 +18,13 @@ backend, the one `kfp.Client(host=...)` submits to, rejects or ignores them:
   (backend/src/v2/driver: initPodSpecPatch), so the hook never runs and the
   executor finds no file matching a literal `{SPAN}`.
 
+Our own two resolvers never get here on that backend: kubeflow_support/
+surgery.py replaces them with lookup tasks before compiling.
 adapt_for_kfp() rewrites exactly those two constructs and leaves the rest as
-TFX compiled it: resolver tasks go (their consumers' inputs must be optional,
-and reach them empty, as when a resolver finds nothing), and the driver runs
-in the executor's pod, both through kubeflow_support/launch.py.
+TFX compiled it: any resolver task left goes (its consumers' inputs must be
+optional, and reach them empty, as when a resolver finds nothing), inputs
+from lookup tasks are passed empty when the lookup found nothing, and the
+driver runs in the executor's pod, all through kubeflow_support/launch.py.
 """
 
 import copy
@@ -233,12 +236,14 @@ def _fold_pre_cache_checks(spec: Dict[str, Any], enable_cache: bool
 
 
 def _launch(spec: Dict[str, Any], drivers: Dict[str, str],
-            empty_inputs: Iterable[Tuple[str, str]]) -> None:
+            empty_inputs: Iterable[Tuple[str, str]],
+            lookup_inputs: Iterable[Tuple[str, str]] = ()) -> None:
   """Puts kubeflow_support.launch in front of the entrypoint of tasks that need it."""
-  empties: Dict[str, List[str]] = {}
-  for name, key in empty_inputs:
-    empties.setdefault(name, []).append(key)
-  for name in sorted(set(drivers) | set(empties)):
+  flags: Dict[str, List[str]] = {}
+  for flag, pairs in (('--empty-input', empty_inputs), ('--lookup-input', lookup_inputs)):
+    for name, key in sorted(set(pairs)):
+      flags.setdefault(name, []).extend([flag, key])
+  for name in sorted(set(drivers) | set(flags)):
     container = executor_of(spec, name).get('container')
     if container is None:
       raise IncompatibleError(f'task {name} is not a container task')
@@ -246,9 +251,8 @@ def _launch(spec: Dict[str, Any], drivers: Dict[str, str],
     command = ['python', '-m', LAUNCH_MODULE]
     if name in drivers:
       command += ['--driver', drivers[name]]
-    for key in sorted(set(empties.get(name, []))):
-      command += ['--empty-input', key]
-    container['command'] = command + ['--executor', entrypoint, '--']
+    container['command'] = command + flags.get(name, []) + [
+        '--executor', entrypoint, '--']
 
 
 def with_empty_inputs(spec: Dict[str, Any],
@@ -259,23 +263,36 @@ def with_empty_inputs(spec: Dict[str, Any],
   return spec
 
 
+def never_cache(spec: Dict[str, Any], task_names: Iterable[str]) -> None:
+  """Turns KFP's cache off for tasks whose answer is not a function of their inputs.
+
+  KFP keys its cache on a task's inputs and parameters; a lookup's answer
+  depends on what ML Metadata holds when it runs.
+  """
+  for name in task_names:
+    tasks(spec)[name]['cachingOptions'] = {'enableCache': False}
+
+
 def adapt_for_kfp(spec: Dict[str, Any],
                   optional_inputs: Iterable[Tuple[str, str]] = (),
                   empty_inputs: Iterable[Tuple[str, str]] = (),
+                  lookup_inputs: Iterable[Tuple[str, str]] = (),
                   cache_pre_cache_check_tasks: bool = False
                   ) -> Tuple[Dict[str, Any], List[str]]:
   """Returns (a copy runnable by the open-source KFP backend, what changed).
 
   optional_inputs: (task, input key) pairs the consumer can run without; only
   those may lose their resolver producer. empty_inputs: pairs already taken
-  out before compiling, also to be passed empty. cache_pre_cache_check_tasks:
+  out before compiling, also to be passed empty. lookup_inputs: pairs fed by
+  a lookup task (components/baseline_lookup), passed empty when it found
+  nothing. cache_pre_cache_check_tasks:
   keep KFP caching on for ExampleGen-like tasks, safe only when their input set
   is fixed by parameters (a pinned span).
   """
   spec = copy.deepcopy(spec)
   notes, dropped = _remove_resolvers(spec, set(optional_inputs))
   hook_notes, drivers = _fold_pre_cache_checks(spec, cache_pre_cache_check_tasks)
-  _launch(spec, drivers, list(empty_inputs) + dropped)
+  _launch(spec, drivers, list(empty_inputs) + dropped, lookup_inputs)
   problems = kfp_incompatibilities(spec)
   if problems:
     raise IncompatibleError('; '.join(problems))

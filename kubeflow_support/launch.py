@@ -1,7 +1,7 @@
 """What a task pod runs before TFX's KFP v2 entrypoint, where KFP needs help.
 
   python -m kubeflow_support.launch [--driver MODULE] [--empty-input KEY ...] \\
-      --executor MODULE -- ARGS...
+      [--lookup-input KEY ...] --executor MODULE -- ARGS...
 
 ARGS are the task's own arguments (`{{$}}` already substituted by the KFP
 launcher); MODULE programs are TFX's own entrypoints, run as separate processes.
@@ -20,6 +20,12 @@ is removed from the compiled task, and KFP then passes no key for it at all.
 TFX's own orchestrator passes an empty list when a resolver finds nothing, and
 executors index the key (TFX's DistributionValidator does:
 `input_dict['baseline_statistics']`), so the key is restored, empty.
+
+--lookup-input: an input fed by a lookup task (components/baseline_lookup),
+which answers a resolver's question on KFP. A KFP task always produces its
+outputs, so a lookup that found nothing publishes an artifact marked
+found = 0; it reaches the executor as an empty list, as a resolver's empty
+answer does under TFX's own orchestrator.
 """
 
 import argparse
@@ -30,6 +36,9 @@ import sys
 from typing import List, Tuple
 
 INVOCATION_FLAG = '--json_serialized_invocation_args'
+# metadata.artifacts.FOUND, restated so that this launcher, which runs before
+# every such task, imports no TFX or TensorFlow (a test keeps them equal).
+FOUND = 'found'
 
 
 def _split_invocation(args: List[str]) -> Tuple[int, str]:
@@ -65,6 +74,16 @@ def add_empty_inputs(executor_input: dict, keys: List[str]) -> dict:
   return executor_input
 
 
+def drop_not_found(executor_input: dict, keys: List[str]) -> dict:
+  """Lookup outputs marked found = 0 become empty inputs."""
+  artifacts = executor_input.get('inputs', {}).get('artifacts', {})
+  for key in keys:
+    listing = artifacts.get(key, {}).get('artifacts', [])
+    if listing and all(a.get('metadata', {}).get(FOUND) == 0 for a in listing):
+      artifacts[key] = {'artifacts': []}
+  return executor_input
+
+
 def _read(path: str) -> str:
   if '://' in path:  # Vertex gives a gs:// output file; KFP a local one
     from tfx.dsl.io import fileio  # pylint: disable=g-import-not-at-top
@@ -79,6 +98,8 @@ def main(argv=None) -> int:
   parser.add_argument('--driver', help='driver module to run first (python -m)')
   parser.add_argument('--empty-input', action='append', default=[], metavar='KEY',
                       help='an input key to pass as an empty artifact list')
+  parser.add_argument('--lookup-input', action='append', default=[], metavar='KEY',
+                      help='an input from a lookup task: empty when it found nothing')
   parser.add_argument('--executor', required=True, help='executor entrypoint module')
   parser.add_argument('args', nargs=argparse.REMAINDER,
                       help='-- then the task arguments')
@@ -98,6 +119,7 @@ def main(argv=None) -> int:
       return driver.returncode
     merge_driver_output(executor_input, json.loads(_read(output_file)))
   add_empty_inputs(executor_input, parsed.empty_input)
+  drop_not_found(executor_input, parsed.lookup_input)
 
   if args[index].startswith(INVOCATION_FLAG + '='):
     args[index] = f'{INVOCATION_FLAG}={json.dumps(executor_input)}'

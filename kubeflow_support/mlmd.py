@@ -24,14 +24,25 @@ from urllib import parse
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-# The in-cluster address of KFP's metadata service (standalone and full Kubeflow).
+from kubeflow_support import kfp_metadata
+
+# The in-cluster address of KFP's metadata service (standalone and full
+# Kubeflow) and the variable naming another, as the lookup tasks read them
+# (components/baseline_lookup/executor.py; restated so that this module loads
+# no TFX or TensorFlow; a test keeps them equal).
 CLUSTER_ADDRESS = 'grpc://metadata-grpc-service.kubeflow:8080'
-RUN_CONTEXT = 'system.PipelineRun'
-PIPELINE_CONTEXT = 'system.Pipeline'
+METADATA_URI_ENV = 'METADATA_URI'
+RUN_CONTEXT = kfp_metadata.RUN_CONTEXT
+PIPELINE_CONTEXT = kfp_metadata.PIPELINE_CONTEXT
 
 
 def connection_config(target: str):
-  """A connection config for grpc://HOST:PORT, mysql://USER:PASS@HOST:PORT/DB or a SQLite file."""
+  """A connection config for grpc://HOST:PORT, mysql://USER:PASS@HOST:PORT/DB or a SQLite file.
+
+  To be replaced by metadata.store.open_store(target) (one MLMD access layer),
+  which the metadata engineer is extending to gRPC and MySQL; the lookup
+  tasks already call that.
+  """
   url = parse.urlparse(target)
   if url.scheme == 'grpc':
     if not url.hostname or not url.port:
@@ -57,8 +68,8 @@ def connection_config(target: str):
 
 def open_store(target: Optional[str] = None) -> metadata_store.MetadataStore:
   """The store at `target`, else $METADATA_URI, else the in-cluster service."""
-  return metadata_store.MetadataStore(
-      connection_config(target or os.environ.get('METADATA_URI') or CLUSTER_ADDRESS))
+  return metadata_store.MetadataStore(connection_config(
+      target or os.environ.get(METADATA_URI_ENV) or CLUSTER_ADDRESS))
 
 
 def run_tasks(store: metadata_store.MetadataStore,

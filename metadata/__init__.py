@@ -10,4 +10,19 @@
   store        Store: a cached read view for provenance's lineage questions
   run_summary  what a run did (components, times, key artifacts)
   artifacts    the project's custom artifact types
+
+The artifact classes are also reachable here because their TYPE_NAMEs are
+`metadata.<Class>`: TFX 1.16's KFP compiler allows one dot in a schema title
+(compiler_utils._SCHEMA_TITLE_RE) and Kubeflow's task pods import a custom
+type by that path. They load on first use, so `import metadata.store` does not
+import TFX and TensorFlow.
 """
+
+ARTIFACT_CLASSES = ('DataValidationVerdict', 'HumanLevelPerformance', 'RolloutDecision')
+
+
+def __getattr__(name):
+  if name in ARTIFACT_CLASSES:
+    from metadata import artifacts  # pylint: disable=g-import-not-at-top
+    return getattr(artifacts, name)
+  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

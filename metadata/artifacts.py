@@ -4,6 +4,15 @@ One home for them because two layers meet here: the components publish these
 artifacts, and the walks over ML Metadata (the previous accepted span, the
 skew command's training baseline, the HLP report's lookup, provenance) find
 them by type name and read their properties.
+
+Each TYPE_NAME is the importable path of its class, `metadata.<Class>`
+(metadata/__init__.py re-exports the classes): Kubeflow Pipelines (KFP v2)
+names a custom artifact type by its TYPE_NAME, which TFX's compiler accepts
+only as `<namespace>.<Class>` with one dot (compiler_utils._SCHEMA_TITLE_RE),
+and TFX's entrypoint in the task pod imports the class by that path
+(kubeflow_v2_entrypoint_utils._retrieve_class_path). The same name is the
+MLMD type name in local runs, so both stores call the type alike. Readers
+refer to `artifacts.<Class>.TYPE_NAME`, never to the literal.
 """
 
 from tfx import types
@@ -12,6 +21,13 @@ from tfx import types
 VERDICT_PASSED = 'passed'
 VERDICT_STATISTICS_ID = 'statistics_id'
 
+# Custom properties of an artifact a lookup task published on Kubeflow
+# (components/baseline_lookup): FOUND 0 means nothing was found and the
+# artifact stands for an empty input; SOURCE_ARTIFACT_ID is the MLMD id of the
+# artifact it stands for.
+FOUND = 'found'
+SOURCE_ARTIFACT_ID = 'source_artifact_id'
+
 
 class DataValidationVerdict(types.Artifact):
   """The gate's decision on one span of data, with its report.
@@ -19,7 +35,7 @@ class DataValidationVerdict(types.Artifact):
   Custom properties: passed (1), blocking, warnings, span, baseline_span
   (-1: none), statistics_id, baseline_statistics_id (-1: none), report.
   """
-  TYPE_NAME = 'DataValidationVerdict'
+  TYPE_NAME = 'metadata.DataValidationVerdict'
 
 
 class HumanLevelPerformance(types.Artifact):
@@ -27,7 +43,7 @@ class HumanLevelPerformance(types.Artifact):
 
   Files: hlp_report.json (all tables), hlp_report.html.
   """
-  TYPE_NAME = 'HumanLevelPerformance'
+  TYPE_NAME = 'metadata.HumanLevelPerformance'
 
 
 class RolloutDecision(types.Artifact):
@@ -37,4 +53,4 @@ class RolloutDecision(types.Artifact):
   already_stable), step, step_weight, reason, mode, candidate_version,
   stable_before, stable_after, metrics.
   """
-  TYPE_NAME = 'RolloutDecision'
+  TYPE_NAME = 'metadata.RolloutDecision'

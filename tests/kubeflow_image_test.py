@@ -1,15 +1,15 @@
 """The Dockerfile against what the compiled pipeline expects of its image.
 
 No Docker engine runs here (or in CI), so the image is not built; these checks
-keep the file and kubeflow_runner.py's assumptions about the image in step.
+keep the file and kubeflow_support/settings.py's assumptions about the image in step.
 """
 
 import fnmatch
 import os
 import re
 
-import kubeflow_runner
-from kubeflow_support import local_backend
+from kubeflow_support import local_pod
+from kubeflow_support import settings
 from pipeline import configs
 
 DOCKERFILE = os.path.join(configs.REPO_ROOT, 'Dockerfile')
@@ -36,15 +36,15 @@ def test_image_is_python_3_10_with_the_lock_and_the_project():
 
 
 def test_runtime_environment_matches_the_runner():
-  env = local_backend.dockerfile_env(DOCKERFILE)
+  env = local_pod.dockerfile_env(DOCKERFILE)
   assert env['TF_USE_LEGACY_KERAS'] == '1'
-  assert env['PYTHONPATH'] == kubeflow_runner.IMAGE_REPO_ROOT
+  assert env['PYTHONPATH'] == settings.IMAGE_REPO_ROOT
   venv = env['PATH'].split(':')[0]
   assert venv == '/opt/venv/bin'
-  assert kubeflow_runner.IMAGE_SITE_PACKAGES == '/opt/venv/lib/python3.10/site-packages'
+  assert settings.IMAGE_SITE_PACKAGES == '/opt/venv/lib/python3.10/site-packages'
   final = _final_stage(_read('Dockerfile'))
-  assert f'COPY . {kubeflow_runner.IMAGE_REPO_ROOT}\n' in final
-  assert f'WORKDIR {kubeflow_runner.IMAGE_REPO_ROOT}\n' in final
+  assert f'COPY . {settings.IMAGE_REPO_ROOT}\n' in final
+  assert f'WORKDIR {settings.IMAGE_REPO_ROOT}\n' in final
   # The build fails unless the modules the compiled tasks name import.
   check = re.search(r'RUN python -c "([^"]+)"', final).group(1)
   for module in ('models.model', 'models.preprocessing', 'pipeline.pipeline',

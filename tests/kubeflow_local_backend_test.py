@@ -16,6 +16,7 @@ import pytest
 
 from kubeflow_support import ir
 from kubeflow_support import local_backend
+from kubeflow_support import local_pod
 from kubeflow_support import mlmd
 from kubeflow_support import launch
 
@@ -247,7 +248,7 @@ def test_dockerfile_env_is_the_final_stage_env(tmp_path):
       ENV D=4 \\
           E=5
       """))
-  assert local_backend.dockerfile_env(str(dockerfile)) == {
+  assert local_pod.dockerfile_env(str(dockerfile)) == {
       'A': '1', 'B': 'two words', 'C': '3', 'D': '4', 'E': '5'}
 
 
@@ -360,6 +361,16 @@ def test_inputs_dropped_before_compiling_are_also_passed_empty():
       'python', '-m', ir.LAUNCH_MODULE, '--empty-input', 'in', '--executor',
       'consumer_entry', '--']
   assert 'lifecycle' in vertex['deploymentSpec']['executors']['exec-producer']['container']
+
+
+def test_inputs_from_lookup_tasks_are_flagged_and_lookups_never_cached():
+  spec, _ = ir.adapt_for_kfp(_vertex_like_spec(), [('consumer', 'baseline')],
+                             lookup_inputs=[('consumer', 'in')])
+  assert spec['deploymentSpec']['executors']['exec-consumer']['container']['command'] == [
+      'python', '-m', ir.LAUNCH_MODULE, '--empty-input', 'baseline', '--lookup-input',
+      'in', '--executor', 'consumer_entry', '--']
+  ir.never_cache(spec, ['consumer'])
+  assert ir.tasks(spec)['consumer']['cachingOptions'] == {'enableCache': False}
 
 
 # --- in the pod: kubeflow_support.launch ---------------------------------------------------
