@@ -18,11 +18,11 @@ import reports
 from analysis import hlp_report
 from analysis import hlp_view
 from cli import common
-from metadata import artifacts
+from metadata import type_names
 from metadata import connection
 from metadata import walks
 
-TYPE_NAME = artifacts.HumanLevelPerformance.TYPE_NAME
+TYPE_NAME = type_names.HUMAN_LEVEL_PERFORMANCE
 # Enough of a report for table_specs to list the table names in --help.
 _EMPTY = {'meta': {'labelers': [], 'classes': []}, 'tables': {}}
 

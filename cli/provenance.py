@@ -28,6 +28,7 @@ from provenance import experiments
 from provenance import lineage as lineage_lib
 from rollout import signoff_record
 from metadata import store as mlmd
+from metadata import type_names
 
 
 def parse_args(argv=None):
@@ -140,7 +141,7 @@ def _artifact_line(a: lineage_lib.ArtifactInfo) -> str:
   if a.type == 'PushedModel':
     extra.append(f'pushed -> {a.properties.get("pushed_destination")}'
                  if a.properties.get('pushed') else 'not pushed')
-  if a.type == 'RolloutDecision':
+  if a.type == type_names.ROLLOUT_DECISION:
     signoff = signoff_record.summary(a.properties)
     if signoff:
       extra.append(signoff)

@@ -8,7 +8,7 @@ production. A harvest is recorded the same way: a `Harvest` execution whose
 inputs are the PushedModels that served the harvested requests and whose
 output is a `HarvestedSpan` artifact (uri = the span's directory), so the blast
 radius of a served model reaches the span trained on its traffic; the next
-run's Examples name the same directory in their `source_files`. Opened through metadata.store, the one MLMD access layer; only
+run's Examples name the same directory in their `source_files`. Opened through metadata.connection, the one MLMD access layer; only
 figures and counts go into properties (no keys, no row values, no PII).
 """
 
@@ -17,7 +17,7 @@ from typing import List, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 
-from metadata import store as mlmd_store
+from metadata import connection
 
 LIVE_QUALITY_TYPE = 'LiveQuality'
 EVALUATION_TYPE = 'LiveQualityEvaluation'
@@ -64,7 +64,7 @@ def _set_properties(node, props: dict) -> None:
 def record_harvest(metadata_path: str, versions, span_dir: str, span: int,
                    rows: int) -> Recorded:
   """Records a harvested span, with the pushes of `versions` as its inputs."""
-  store = mlmd_store.open_store(metadata_path, writable=True)
+  store = connection.open_store(metadata_path, writable=True)
   pushed = [p for v in sorted(set(map(str, versions)))
             for p in pushed_models_of_version(store, v)[-1:]]
   artifact = metadata_store_pb2.Artifact(
@@ -85,7 +85,7 @@ def record_harvest(metadata_path: str, versions, span_dir: str, span: int,
 def record(metadata_path: str, model: str, version: str, uri: str,
            figures: dict) -> Recorded:
   """Writes the LiveQuality artifact and its execution; `figures` are numbers."""
-  store = mlmd_store.open_store(metadata_path, writable=True)
+  store = connection.open_store(metadata_path, writable=True)
   pushed = pushed_models_of_version(store, version)
   artifact = metadata_store_pb2.Artifact(
       type_id=_type_id(store, LIVE_QUALITY_TYPE), uri=uri,

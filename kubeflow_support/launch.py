@@ -35,10 +35,12 @@ import subprocess
 import sys
 from typing import List, Tuple
 
+from metadata import type_names
+
 INVOCATION_FLAG = '--json_serialized_invocation_args'
-# metadata.artifacts.FOUND, restated so that this launcher, which runs before
-# every such task, imports no TFX or TensorFlow (a test keeps them equal).
-FOUND = 'found'
+# From type_names, not artifacts: this launcher runs before every such task
+# and must not import TFX or TensorFlow.
+FOUND = type_names.FOUND
 
 
 def _split_invocation(args: List[str]) -> Tuple[int, str]:

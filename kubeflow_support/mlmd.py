@@ -19,12 +19,12 @@ kubeflow_support/local_backend.py writes the same layout locally.
 
 import os
 from typing import Dict, Optional
-from urllib import parse
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from kubeflow_support import kfp_metadata
+from metadata import connection
 
 # The in-cluster address of KFP's metadata service (standalone and full
 # Kubeflow) and the variable naming another, as the lookup tasks read them
@@ -37,39 +37,13 @@ PIPELINE_CONTEXT = kfp_metadata.PIPELINE_CONTEXT
 
 
 def connection_config(target: str):
-  """A connection config for grpc://HOST:PORT, mysql://USER:PASS@HOST:PORT/DB or a SQLite file.
-
-  To be replaced by metadata.store.open_store(target) (one MLMD access layer),
-  which the metadata engineer is extending to gRPC and MySQL; the lookup
-  tasks already call that.
-  """
-  url = parse.urlparse(target)
-  if url.scheme == 'grpc':
-    if not url.hostname or not url.port:
-      raise ValueError(f'{target}: expected grpc://HOST:PORT')
-    return metadata_store_pb2.MetadataStoreClientConfig(host=url.hostname, port=url.port)
-  config = metadata_store_pb2.ConnectionConfig()
-  if url.scheme == 'mysql':
-    config.mysql.host = url.hostname or 'localhost'
-    config.mysql.port = url.port or 3306
-    config.mysql.database = url.path.lstrip('/')
-    config.mysql.user = parse.unquote(url.username or '')
-    config.mysql.password = parse.unquote(url.password or '')
-    return config
-  path = url.path if url.scheme == 'sqlite' else target
-  if url.scheme not in ('', 'sqlite') or not path:
-    raise ValueError(f'{target}: expected grpc://, mysql:// or a SQLite file path')
-  if not os.path.exists(path):
-    raise FileNotFoundError(f'no ML Metadata store at {path}')
-  config.sqlite.filename_uri = path
-  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-  return config
+  """A connection config for grpc://HOST:PORT, mysql://... or a SQLite file (read-only)."""
+  return connection.connection_config(target)
 
 
 def open_store(target: Optional[str] = None) -> metadata_store.MetadataStore:
   """The store at `target`, else $METADATA_URI, else the in-cluster service."""
-  return metadata_store.MetadataStore(connection_config(
-      target or os.environ.get(METADATA_URI_ENV) or CLUSTER_ADDRESS))
+  return connection.open_store(target or os.environ.get(METADATA_URI_ENV) or CLUSTER_ADDRESS)
 
 
 def run_tasks(store: metadata_store.MetadataStore,

@@ -11,22 +11,20 @@ names a custom artifact type by its TYPE_NAME, which TFX's compiler accepts
 only as `<namespace>.<Class>` with one dot (compiler_utils._SCHEMA_TITLE_RE),
 and TFX's entrypoint in the task pod imports the class by that path
 (kubeflow_v2_entrypoint_utils._retrieve_class_path). The same name is the
-MLMD type name in local runs, so both stores call the type alike. Readers
-refer to `artifacts.<Class>.TYPE_NAME`, never to the literal.
+MLMD type name in local runs, so both stores call the type alike. The names
+and property keys live in metadata/type_names.py, which readers import
+without loading TFX; never a literal.
 """
 
 from tfx import types
 
-# Properties of a DataValidationVerdict that walks over MLMD read.
-VERDICT_PASSED = 'passed'
-VERDICT_STATISTICS_ID = 'statistics_id'
+from metadata import type_names
 
-# Custom properties of an artifact a lookup task published on Kubeflow
-# (components/baseline_lookup): FOUND 0 means nothing was found and the
-# artifact stands for an empty input; SOURCE_ARTIFACT_ID is the MLMD id of the
-# artifact it stands for.
-FOUND = 'found'
-SOURCE_ARTIFACT_ID = 'source_artifact_id'
+# Re-exported for the components that set them.
+from metadata.type_names import FOUND  # pylint: disable=unused-import
+from metadata.type_names import SOURCE_ARTIFACT_ID  # pylint: disable=unused-import
+from metadata.type_names import VERDICT_PASSED  # pylint: disable=unused-import
+from metadata.type_names import VERDICT_STATISTICS_ID  # pylint: disable=unused-import
 
 
 class DataValidationVerdict(types.Artifact):
@@ -35,7 +33,7 @@ class DataValidationVerdict(types.Artifact):
   Custom properties: passed (1), blocking, warnings, span, baseline_span
   (-1: none), statistics_id, baseline_statistics_id (-1: none), report.
   """
-  TYPE_NAME = 'metadata.DataValidationVerdict'
+  TYPE_NAME = type_names.DATA_VALIDATION_VERDICT
 
 
 class HumanLevelPerformance(types.Artifact):
@@ -43,7 +41,7 @@ class HumanLevelPerformance(types.Artifact):
 
   Files: hlp_report.json (all tables), hlp_report.html.
   """
-  TYPE_NAME = 'metadata.HumanLevelPerformance'
+  TYPE_NAME = type_names.HUMAN_LEVEL_PERFORMANCE
 
 
 class RolloutDecision(types.Artifact):
@@ -53,4 +51,4 @@ class RolloutDecision(types.Artifact):
   already_stable), step, step_weight, reason, mode, candidate_version,
   stable_before, stable_after, metrics.
   """
-  TYPE_NAME = 'metadata.RolloutDecision'
+  TYPE_NAME = type_names.ROLLOUT_DECISION

@@ -22,8 +22,12 @@ Config = Union[metadata_store_pb2.ConnectionConfig,
                metadata_store_pb2.MetadataStoreClientConfig]
 
 
-class StoreNotFound(LookupError):
-  """No store at the target; the message names it and what to do."""
+class StoreNotFound(FileNotFoundError, LookupError):
+  """No store at the target; the message names it and what to do.
+
+  A FileNotFoundError for callers that ask about the file, a LookupError for
+  those that ask about the store (provenance's unanswerable questions).
+  """
 
 
 def connection_config(target: str, writable: bool = False) -> Config:

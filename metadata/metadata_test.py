@@ -4,7 +4,7 @@ import pytest
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from metadata import artifacts
+from metadata import type_names
 from metadata import connection
 from metadata import values
 from metadata import walks
@@ -99,9 +99,9 @@ def _span(store, span, passed):
   examples = store.artifact('Examples', span=span)
   statistics = store.artifact('ExampleStatistics', span=span)
   store.execution('tfx.components.StatisticsGen', [examples], [statistics])
-  verdict = store.artifact(artifacts.DataValidationVerdict.TYPE_NAME,
-                           **{artifacts.VERDICT_PASSED: int(passed),
-                              artifacts.VERDICT_STATISTICS_ID: statistics.id})
+  verdict = store.artifact(type_names.DATA_VALIDATION_VERDICT,
+                           **{type_names.VERDICT_PASSED: int(passed),
+                              type_names.VERDICT_STATISTICS_ID: statistics.id})
   return examples, statistics, verdict
 
 

@@ -17,7 +17,7 @@ from typing import Iterable, List, Optional, Sequence
 
 from ml_metadata.proto import metadata_store_pb2
 
-from metadata import artifacts
+from metadata import type_names
 from metadata import values
 
 Artifact = metadata_store_pb2.Artifact
@@ -87,8 +87,8 @@ def input_examples_of(store, statistics_id: int, among: Optional[Sequence] = Non
 
 def passed_ids(verdicts: Iterable) -> set:
   """Ids of the statistics these DataValidationVerdicts (TFX or MLMD) passed."""
-  return {values.int_property(_proto(v), artifacts.VERDICT_STATISTICS_ID)
-          for v in verdicts if values.int_property(_proto(v), artifacts.VERDICT_PASSED) == 1}
+  return {values.int_property(_proto(v), type_names.VERDICT_STATISTICS_ID)
+          for v in verdicts if values.int_property(_proto(v), type_names.VERDICT_PASSED) == 1}
 
 
 def latest_passed(statistics: Iterable, verdicts: Iterable,
@@ -111,14 +111,14 @@ def latest_passed(statistics: Iterable, verdicts: Iterable,
 
 def passed_statistics_ids(store) -> set:
   """Ids of the ExampleStatistics a DataValidationVerdict in the store passed."""
-  return passed_ids(_artifacts_by_type(store, artifacts.DataValidationVerdict.TYPE_NAME))
+  return passed_ids(_artifacts_by_type(store, type_names.DATA_VALIDATION_VERDICT))
 
 
 def last_passed(store, below_span: Optional[int] = None) -> Optional[DataOf]:
   """The latest span the gate passed (below `below_span` if given), from the store."""
   ids = sorted(i for i in passed_statistics_ids(store) if i is not None)
   chosen = latest_passed(store.get_artifacts_by_id(ids) if ids else [],
-                         _artifacts_by_type(store, artifacts.DataValidationVerdict.TYPE_NAME),
+                         _artifacts_by_type(store, type_names.DATA_VALIDATION_VERDICT),
                          below_span)
   if chosen is None:
     return None

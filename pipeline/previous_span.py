@@ -26,7 +26,7 @@ from typing import Dict, List, Optional
 from tfx import types
 from tfx.dsl.components.common import resolver
 
-from metadata import artifacts
+from metadata import type_names
 from metadata import walks
 
 CURRENT_KEY = 'statistics'
@@ -35,8 +35,8 @@ BASELINE_EXAMPLES_KEY = 'baseline_examples'
 VERDICTS_KEY = 'verdicts'
 
 # Custom properties of the gate's verdict that this strategy reads.
-VERDICT_PASSED = artifacts.VERDICT_PASSED
-VERDICT_STATISTICS_ID = artifacts.VERDICT_STATISTICS_ID
+VERDICT_PASSED = type_names.VERDICT_PASSED
+VERDICT_STATISTICS_ID = type_names.VERDICT_STATISTICS_ID
 
 
 def _span(artifact: types.Artifact) -> Optional[int]:

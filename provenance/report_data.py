@@ -9,6 +9,7 @@ from provenance import fragments
 from provenance import lineage as lineage_lib
 from provenance import nodes
 from provenance.report_run import Run, of_type, section
+from metadata import type_names
 
 
 @section('overview', 'Run')
@@ -145,7 +146,7 @@ def _drift(run: Run, artifacts) -> Optional[str]:
                                       'bad' if r['drifted'] else '')))
 
 
-@section('data-gate', 'Data validation gate', of_type('DataValidationVerdict'))
+@section('data-gate', 'Data validation gate', of_type(type_names.DATA_VALIDATION_VERDICT))
 def _data_gate(run: Run, artifacts) -> str:
   return ''.join(f'<p>{fragments.esc(a.label)} (<code>{fragments.esc(a.uri)}</code>)</p>' +
                  fragments.artifact_files(a, prefer_html=True) for a in artifacts)

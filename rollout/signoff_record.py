@@ -20,9 +20,10 @@ from ml_metadata.proto import metadata_store_pb2 as mlmd
 from metadata import connection
 from metadata import values
 from rollout.config import AWAITING_SIGNOFF
+from metadata import type_names
 
 EXECUTION_TYPE = 'SignOff'
-ARTIFACT_TYPE = 'RolloutDecision'
+ARTIFACT_TYPE = type_names.ROLLOUT_DECISION
 EVENT_KEY = 'rollout_decision'
 # Properties the sign-off puts on the paused RolloutDecision artifact.
 SIGNOFF_PROPERTIES = ('signoff_verdict', 'signoff_reviewer', 'signoff_at', 'signoff_reason',

@@ -23,6 +23,7 @@ from rollout import signoff_record
 from rollout.guardrails import Thresholds
 from serving import routing_store
 from testing import rollout_fixtures as tu
+from metadata import type_names
 
 MODEL = tu.MODEL
 # Slices of the toy rows: the two categorical inputs as tags.
@@ -86,7 +87,7 @@ def pipeline_store(tmp_path, decision_dir):
   config.sqlite.filename_uri = path
   from ml_metadata import metadata_store  # pylint: disable=g-import-not-at-top
   store = metadata_store.MetadataStore(config)
-  type_id = store.put_artifact_type(mlmd.ArtifactType(name='RolloutDecision'))
+  type_id = store.put_artifact_type(mlmd.ArtifactType(name=type_names.ROLLOUT_DECISION))
   artifact = mlmd.Artifact(type_id=type_id, uri=decision_dir, state=mlmd.Artifact.LIVE)
   artifact.custom_properties['decision'].string_value = config_lib.AWAITING_SIGNOFF
   artifact.custom_properties['candidate_version'].string_value = '2'

@@ -27,6 +27,7 @@ from data import generator
 import description
 from pipeline import configs
 from metadata import run_summary
+from metadata import type_names
 
 pytestmark = pytest.mark.e2e
 
@@ -155,7 +156,7 @@ def test_human_level_analysis_is_recorded_in_mlmd(runs):
   _, summaries, _, _, _ = runs
   first = summaries[0]
   assert first.component('HumanLevelAnalysis').state == 'COMPLETE'
-  hlp = first.artifact('HumanLevelPerformance')
+  hlp = first.artifact(type_names.HUMAN_LEVEL_PERFORMANCE)
   assert hlp is not None
   assert 0.5 < hlp.custom_properties['hlp'].double_value <= 1.0
   assert os.path.exists(os.path.join(hlp.uri, 'hlp_report.json'))
@@ -163,13 +164,13 @@ def test_human_level_analysis_is_recorded_in_mlmd(runs):
 
 def test_first_deployment_is_promoted_from_shadow_and_not_canaried_again(runs):
   _, summaries, _, _, _ = runs
-  first = summaries[0].artifact('RolloutDecision')
+  first = summaries[0].artifact(type_names.ROLLOUT_DECISION)
   assert first is not None
   assert first.custom_properties['mode'].string_value == 'shadow'
   # A blessed first deployment that answers as well as itself in shadow is promoted.
   assert first.custom_properties['decision'].string_value == 'promoted'
   # The second run re-blessed the same model: not pushed again, not canaried.
-  second = summaries[1].artifact('RolloutDecision')
+  second = summaries[1].artifact(type_names.ROLLOUT_DECISION)
   assert second.custom_properties['decision'].string_value == 'not_pushed'
 
 

@@ -18,6 +18,7 @@ from tfx.types import standard_artifacts
 from components.baseline_lookup import history
 from kubeflow_support import kfp_metadata
 from metadata import artifacts
+from metadata import type_names
 from pipeline import previous_span
 
 PIPELINE = 'credit-risk'
@@ -90,7 +91,7 @@ class KfpLayout:
 
   TITLES = {standard_artifacts.Examples: 'tfx.Examples',
             standard_artifacts.ExampleStatistics: 'tfx.ExampleStatistics',
-            artifacts.DataValidationVerdict: artifacts.DataValidationVerdict.TYPE_NAME,
+            artifacts.DataValidationVerdict: type_names.DATA_VALIDATION_VERDICT,
             standard_artifacts.Model: 'tfx.Model',
             standard_artifacts.ModelBlessing: 'tfx.ModelBlessing'}
 
@@ -144,8 +145,8 @@ class Sequence:
                {'statistics': statistics, 'examples': examples},
                {'statistics': kfp_statistics, 'examples': kfp_examples}, [
                    ('verdict', artifacts.DataValidationVerdict, f'{root}/verdict',
-                    {artifacts.VERDICT_PASSED: int(passed),
-                     artifacts.VERDICT_STATISTICS_ID: statistics.id})])
+                    {type_names.VERDICT_PASSED: int(passed),
+                     type_names.VERDICT_STATISTICS_ID: statistics.id})])
     if passed and blessed is not None:
       [model], [kfp_model] = self._both('Trainer', {}, {}, [
           ('model', standard_artifacts.Model, f'{root}/model', {})])

@@ -456,7 +456,7 @@ def test_connection_config_for_the_cluster_a_database_or_a_file(tmp_path):
     mlmd.connection_config(str(tmp_path / 'missing.sqlite'))
   with pytest.raises(ValueError, match='expected grpc://HOST:PORT'):
     mlmd.connection_config('grpc://no-port')
-  with pytest.raises(ValueError, match='expected grpc://, mysql://'):
+  with pytest.raises(ValueError, match='expected grpc://HOST:PORT, mysql://'):
     mlmd.connection_config('http://somewhere:8080')
 
 

@@ -38,7 +38,7 @@ from kubeflow_support import local_backend
 from kubeflow_support import local_pod
 from kubeflow_support import mlmd
 from kubeflow_support import settings
-from metadata import artifacts
+from metadata import type_names
 from pipeline import configs
 
 pytestmark = pytest.mark.e2e
@@ -251,7 +251,7 @@ def test_the_second_span_is_compared_with_the_first_and_drift_blocks_it(run):
   found = mlmd.artifacts_of(store, tasks['previous_span_lookup'].id)
   assert found['baseline_statistics'].uri == first_statistics
   assert found['baseline_examples'].uri == first['CsvExampleGen'].outputs['examples']['uri']
-  assert mlmd.metadata_value(found['baseline_statistics'], artifacts.FOUND) == 1.0
+  assert mlmd.metadata_value(found['baseline_statistics'], type_names.FOUND) == 1.0
   # ... and TFX's DistributionValidator compared span 2 with it.
   compared = mlmd.artifacts_of(store, tasks['DistributionValidator'].id,
                                mlmd.metadata_store_pb2.Event.INPUT)
@@ -269,7 +269,7 @@ def test_a_worse_candidate_is_evaluated_against_the_blessed_model_and_refused(ru
   assert refused['previous_span_lookup'].outputs['baseline_statistics']['uri'] == (
       run.result.tasks['StatisticsGen'].outputs['statistics']['uri'])
   lookup = refused['latest_blessed_model_lookup'].outputs['model']
-  assert lookup['uri'] == first_model and lookup['metadata'][artifacts.FOUND] == 1
+  assert lookup['uri'] == first_model and lookup['metadata'][type_names.FOUND] == 1
   evaluator = refused['Evaluator']
   [baseline] = evaluator.executor_input['inputs']['artifacts']['baseline_model']['artifacts']
   assert baseline['uri'] == first_model

@@ -30,6 +30,7 @@ from metadata import store as mlmd
 from metadata import values
 from provenance import record
 from provenance import report
+from metadata import type_names
 
 PIPELINE = 'fake'
 TFX = 'tfx.components.'
@@ -168,7 +169,7 @@ def fake(tmp_path_factory):
   hlp_dir = root / 'hlp'
   hlp_dir.mkdir()
   (hlp_dir / 'hlp.csv').write_text('slice,hlp,model_accuracy\noverall,0.93,0.81\n18-24,0.80,0.62\n')
-  store.artifact('hlp2', 'HumanLevelPerformance', uri=str(hlp_dir))
+  store.artifact('hlp2', type_names.HUMAN_LEVEL_PERFORMANCE, uri=str(hlp_dir))
   store.execute('HLP', [('examples', 'examples2')], [('hlp', 'hlp2')])
 
   store.start_run('run3')

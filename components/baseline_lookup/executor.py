@@ -23,6 +23,7 @@ from tfx.types import artifact_utils
 
 from components.baseline_lookup import history
 from metadata import artifacts
+from metadata import connection
 
 METADATA_URI_ENV = 'METADATA_URI'
 # KFP's metadata service, in-cluster (standalone KFP and full Kubeflow alike).
@@ -41,8 +42,7 @@ def metadata_target() -> str:
 
 
 def _open_store():
-  from metadata import store  # pylint: disable=g-import-not-at-top
-  return store.open_store(metadata_target())
+  return connection.open_store(metadata_target())
 
 
 def _typed(kind, raw: Any) -> Any:

@@ -15,6 +15,7 @@ from metadata.artifacts import RolloutDecision
 from rollout import config as config_lib
 from serving import routing_store
 from testing import rollout_fixtures as tu
+from metadata import artifacts
 
 MODEL = tu.MODEL
 SPEC = tu.toy_spec()
@@ -177,7 +178,7 @@ def test_pipeline_run_records_the_decision_in_ml_metadata(tmp_path, bank):
 
   store = metadata_store.MetadataStore(
       tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
-  [decision] = store.get_artifacts_by_type('RolloutDecision')
+  [decision] = store.get_artifacts_by_type(artifacts.RolloutDecision.TYPE_NAME)
   custom = decision.custom_properties
   assert custom['decision'].string_value == 'promoted', custom['reason'].string_value
   assert custom['step'].int_value == 2 and custom['step_weight'].double_value == 100.0
@@ -230,7 +231,7 @@ def test_signoff_of_a_pipeline_pause_is_recorded_with_the_run(tmp_path, bank):
   assert signoff_cli.main(['reject', '--reviewer', 'Ada', '--reason', 'not now'] + where) == 1
 
   store = connection.open_store(metadata_path)
-  paused, outcome = sorted(store.get_artifacts_by_type('RolloutDecision'), key=lambda a: a.id)
+  paused, outcome = sorted(store.get_artifacts_by_type(artifacts.RolloutDecision.TYPE_NAME), key=lambda a: a.id)
   assert values.property_value(paused, 'decision') == 'awaiting_signoff'
   assert values.property_value(outcome, 'decision') == 'rolled_back'
   assert 'rejected by Ada' in signoff_record.summary(values.properties_of(paused))

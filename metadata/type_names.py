@@ -1,0 +1,23 @@
+"""Names of the project's artifact types and of the properties read back, without TFX.
+
+Readers of ML Metadata (walks, provenance, the commands, sign-off records)
+need only these strings; importing the artifact classes (metadata/artifacts.py)
+would import TFX and TensorFlow, seconds a lineage command should not pay.
+Each name is the importable path of its class, `metadata.<Class>`: see
+metadata/artifacts.py for why.
+"""
+
+DATA_VALIDATION_VERDICT = 'metadata.DataValidationVerdict'
+HUMAN_LEVEL_PERFORMANCE = 'metadata.HumanLevelPerformance'
+ROLLOUT_DECISION = 'metadata.RolloutDecision'
+
+# Properties of a DataValidationVerdict that walks over MLMD read.
+VERDICT_PASSED = 'passed'
+VERDICT_STATISTICS_ID = 'statistics_id'
+
+# Custom properties of an artifact a lookup task published on Kubeflow
+# (components/baseline_lookup): FOUND 0 means nothing was found and the
+# artifact stands for an empty input; SOURCE_ARTIFACT_ID is the MLMD id of the
+# artifact it stands for.
+FOUND = 'found'
+SOURCE_ARTIFACT_ID = 'source_artifact_id'
