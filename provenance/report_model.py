@@ -45,7 +45,9 @@ def _fairness(run: Run, artifacts) -> Optional[str]:
     return None
   rows = _rows(run, artifacts)
   rare = run.rare_class_id
-  threshold = float(run.spec.evaluation.fairness_gap_threshold)
+  threshold = run.spec.evaluation.fairness_gap_threshold
+  if threshold is None:
+    threshold = evaluation_lib.DEFAULT_GAP_THRESHOLD
   gaps = evaluation_lib.fairness_gaps(rows, run.spec.protected_attributes, rare, threshold,
                                       positives=run.positives(artifacts[-1].uri))
   flagged = [g for g in gaps if g.flagged]
