@@ -18,10 +18,13 @@ One module per part of it:
   policy      ValidationPolicy: how the data gate treats drift
   training    Training: the Trainer's hyperparameters
   evaluation  Evaluation: the Evaluator's blessing gates
+  automation  Automation: how far the model may decide on its own (optional)
   codec       EXEC_PROPERTY, to_exec_property, from_exec_property
   spans       the spans of a dataset on disk
 """
 
+from description.automation import LEVELS as AUTOMATION_LEVELS
+from description.automation import Automation
 from description.codec import EXEC_PROPERTY
 from description.codec import from_exec_property
 from description.codec import to_exec_property

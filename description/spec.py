@@ -12,6 +12,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import yaml
 
 from description import fields
+from description.automation import Automation
+from description.automation import parse_automation
 from description.columns import Column
 from description.columns import parse_columns
 from description.columns import transformed_name
@@ -54,6 +56,8 @@ class DatasetSpec:
   evaluation: Evaluation
   raw: Dict[str, Any] = dataclasses.field(repr=False, compare=False)
   validation: ValidationPolicy = ValidationPolicy()
+  # None: the description has no `automation` section (description/automation.py).
+  automation: Optional[Automation] = None
 
   # --- what the model sees -------------------------------------------------
   def column(self, name: str) -> Column:
@@ -155,6 +159,7 @@ def parse(raw: Dict[str, Any], source: str = '<dict>') -> DatasetSpec:
       evaluation=parse_evaluation(raw.get('evaluation'), source),
       raw=raw,
       validation=parse_validation(raw.get('validation'), source),
+      automation=parse_automation(raw.get('automation'), source, label.rare_class),
   )
   if not spec.features():
     raise fields.DatasetSpecError(f'{source}: no model inputs: every column is excluded')
