@@ -12,9 +12,9 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 from tfx import types
+from tfx.components.util import model_utils
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
-from tfx.utils import model_utils
 from tfx.utils import path_utils
 
 import description
