@@ -1,4 +1,5 @@
-"""Run report sections about what came after training: HLP, rollout, lineage, every artifact."""
+"""Run report sections about what came after training: automation policy, HLP, rollout,
+lineage, every artifact."""
 
 import reports
 from analysis import hlp_report
@@ -20,6 +21,13 @@ def _hlp_view(artifact) -> dict:
 @section('hlp', 'Human-level performance', type_name_like(r'HumanLevel', r'^HLP'))
 def _hlp(run: Run, artifacts) -> str:
   return reports.render('run_hlp.html.j2', artifacts=[_hlp_view(a) for a in artifacts])
+
+
+@section('automation', 'Automation policy', of_type('AutomationPolicy'))
+def _automation(run: Run, artifacts) -> str:
+  # The component's own page: the band, what it is expected to do, the curve.
+  return reports.render('run_files.html.j2',
+                        artifacts=[views.artifact(a, prefer_html=True) for a in artifacts])
 
 
 @section('rollout', 'Rollout', type_name_like(r'Rollout', r'Canary'))

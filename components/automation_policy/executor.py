@@ -144,7 +144,7 @@ class Executor(base_executor.BaseExecutor):
       # Nothing will be pushed, so nothing will be served under a band.
       _set_properties(output, {'blessed': 0, 'model_uri': model.uri, 'split': split})
       write(output.uri, dict(context, blessed=False, band=None, curve=[], examples=0,
-                                  measured=0, unknown_labels=0))
+                                  unknown_labels=0))
       logging.info('AutomationPolicy: the model is not blessed; no band chosen')
       return
     examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
@@ -158,7 +158,7 @@ class Executor(base_executor.BaseExecutor):
     write(output.uri, dict(context, blessed=True, band=properties,
                            curve=curve(probabilities, labels, spec,
                                        spec.automation.max_deferral_rate),
-                           examples=int(len(labels)), measured=band.examples,
+                           examples=band.examples,
                            unknown_labels=unknown))
     logging.info('AutomationPolicy: automate iff confidence >= %.4f; expected deferral '
                  '%.1f%%, automated accuracy %.3f [%.3f, %.3f]', band.min_confidence,
