@@ -146,7 +146,10 @@ def choose_threshold(probabilities, labels, automation: description.Automation,
 
 def _band(threshold, d, n, right, rare, level) -> Band:
   automated = n - d
-  interval = lambda k, m: tuple(float(x) for x in wilson(k, m, level))  # pylint: disable=unnecessary-lambda-assignment
+
+  def interval(successes, trials):
+    return tuple(float(x) for x in wilson(successes, trials, level))
+
   return Band(
       min_confidence=threshold, examples=n, deferred=d, deferral_rate=d / n,
       deferral_interval=interval(d, n), accuracy=right / automated if automated else None,

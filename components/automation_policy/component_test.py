@@ -43,7 +43,8 @@ class _StandIn(tf.Module):
     sure = tf.one_hot(truth, 3, on_value=0.9, off_value=0.05)
     unsure = tf.one_hot((truth + 1) % 3, 3, on_value=0.5, off_value=0.25)
     probabilities = tf.where(broker[:, None], unsure, sure)
-    return model_lib._prediction_outputs(probabilities, self._classes)  # pylint: disable=protected-access
+    # pylint: disable-next=protected-access
+    return model_lib._prediction_outputs(probabilities, self._classes)
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
   def transform(self, serialized):
@@ -153,7 +154,10 @@ def _pipeline(spec):
 def test_the_pipeline_chooses_the_band_before_pushing_only_when_described():
   spec = description.load(configs.DEFAULT_DESCRIPTION)
   nodes = {c.id: c for c in _pipeline(spec).components}
-  upstream = lambda node: {n.id for n in nodes[node].upstream_nodes}  # pylint: disable=unnecessary-lambda-assignment
+
+  def upstream(node):
+    return {n.id for n in nodes[node].upstream_nodes}
+
   assert 'AutomationPolicy' in upstream('Pusher')
   assert upstream('AutomationPolicy') >= {'Evaluator', 'Trainer'}
   raw = dict(spec.raw)
