@@ -6,7 +6,10 @@
 Walks PushedModel (pushed_destination ending in the version) <- Pusher <-
 Model -> AutomationPolicy (components/automation_policy), so the band is the
 one chosen for exactly the model that was pushed as that version. The keys
-are metadata.artifacts.AutomationPolicy's custom properties.
+are metadata.artifacts.AutomationPolicy's custom properties, plus `uri`: MLMD's
+SQLite store keeps doubles to 6 significant digits, so a server that must
+draw the band exactly where the pipeline measured it reads min_confidence
+from <uri>/automation_policy.json.
 """
 
 import os
@@ -27,7 +30,10 @@ def policy_of_model(store, model_id: int) -> Optional[Dict[str, Any]]:
     except Exception:  # pylint: disable=broad-except
       return None  # the type was never registered: no policy was ever written
   chosen = [p for p in found if values.int_property(p, 'blessed') == 1]
-  return values.properties_of(max(chosen, key=lambda p: p.id)) if chosen else None
+  if not chosen:
+    return None
+  newest = max(chosen, key=lambda p: p.id)
+  return dict(values.properties_of(newest), uri=newest.uri)
 
 
 def policy_of_version(store, version: str) -> Optional[Dict[str, Any]]:

@@ -152,6 +152,7 @@ def test_the_policy_of_a_served_version_is_the_one_chosen_for_its_model(tmp_path
     models.append(model)
   assert automation.policy_of_version(store.store, '7')['min_confidence'] == 0.6
   assert automation.policy_of_version(store.store, '8')['level'] == 'partial'
+  assert 'uri' in automation.policy_of_version(store.store, '8')
   assert automation.policy_of_version(store.store, '9') is None
   bare = store.artifact('Model')
   assert automation.policy_of_model(store.store, bare.id) is None
