@@ -301,9 +301,10 @@ def component_timings(metadata_path: str, pipeline_name: str,
                       samples: Sequence[Tuple[float, int]] = ()) -> List[ComponentTiming]:
   """The latest run's components (metadata/run_summary.py), with windows."""
   from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
+  from metadata import connection  # pylint: disable=g-import-not-at-top
   from metadata import run_summary  # pylint: disable=g-import-not-at-top
   summary = run_summary.summarize(metadata_path, pipeline_name)
-  store = run_summary.open_store(metadata_path)
+  store = connection.open_store(metadata_path)
   ids = [c.execution_id for c in summary.components]
   executions = {e.id: e for e in store.get_executions_by_id(ids)}
   events = store.get_events_by_execution_ids(ids)

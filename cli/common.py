@@ -16,10 +16,8 @@ import glob
 import os
 from typing import List, Optional
 
-from ml_metadata import metadata_store
-from ml_metadata.proto import metadata_store_pb2
-
 import description
+from metadata import connection
 from pipeline import configs
 
 METADATA_FILE = 'metadata.sqlite'
@@ -60,10 +58,7 @@ def pipelines_in_work_dir(work_dir: str) -> List[str]:
 
 
 def pipelines_in_store(metadata_path: str) -> List[str]:
-  config = metadata_store_pb2.ConnectionConfig()
-  config.sqlite.filename_uri = metadata_path
-  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-  store = metadata_store.MetadataStore(config)
+  store = connection.open_store(metadata_path)
   return sorted(c.name for c in store.get_contexts_by_type(PIPELINE_CONTEXT_TYPE))
 
 

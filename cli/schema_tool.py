@@ -37,6 +37,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 import description
 from cli import common
+from metadata import connection
 from metadata import run_summary
 from pipeline import configs
 
@@ -133,7 +134,7 @@ def run_artifacts(metadata_path: str, pipeline_name: str):
   if not os.path.exists(metadata_path):
     raise LookupError(f'no ML Metadata at {metadata_path}: run the pipeline first')
   summary = run_summary.summarize(metadata_path, pipeline_name)
-  store = run_summary.open_store(metadata_path)
+  store = connection.open_store(metadata_path)
   statistics_gen = summary.component('StatisticsGen')
   found = (_outputs(store, statistics_gen.execution_id, 'ExampleStatistics')
            if statistics_gen else [])

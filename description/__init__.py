@@ -20,10 +20,13 @@ One module per part of it:
   training    Training: the Trainer's hyperparameters
   evaluation  Evaluation: the Evaluator's blessing gates
   pii         PII: personal-data columns, drop or keyed hash; Redactor
+  automation  Automation: how far the model may decide on its own (optional)
   codec       EXEC_PROPERTY, to_exec_property, from_exec_property
   spans       the spans of a dataset on disk
 """
 
+from description.automation import LEVELS as AUTOMATION_LEVELS
+from description.automation import Automation
 from description.codec import EXEC_PROPERTY
 from description.codec import from_exec_property
 from description.codec import to_exec_property

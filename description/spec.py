@@ -12,6 +12,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import yaml
 
 from description import fields
+from description.automation import Automation
+from description.automation import parse_automation
 from description.columns import Column
 from description.columns import parse_columns
 from description.columns import transformed_name
@@ -64,6 +66,8 @@ class DatasetSpec:
   pii: PII = PII()
   # Whether a canary pauses for a human sign-off (rollout_policy.py).
   rollout: RolloutPolicy = RolloutPolicy()
+  # None: the description has no `automation` section (description/automation.py).
+  automation: Optional[Automation] = None
 
   # --- what the model sees -------------------------------------------------
   def column(self, name: str) -> Column:
@@ -179,6 +183,7 @@ def parse(raw: Dict[str, Any], source: str = '<dict>') -> DatasetSpec:
       validation=parse_validation(raw.get('validation'), source),
       pii=parse_pii(raw.get('pii'), columns, _roles_of(label, roles), source),
       rollout=parse_rollout(raw.get('rollout'), source),
+      automation=parse_automation(raw.get('automation'), source, label.rare_class),
   )
   if not spec.features():
     raise fields.DatasetSpecError(f'{source}: no model inputs: every column is excluded')

@@ -7,6 +7,8 @@
   walks        lineage walks several layers ask: last_passed / latest_passed
                (the latest span the data gate passed), trained_on (the data
                behind the latest pushed model), latest_artifact
+  automation   policy_of_version / policy_of_model: the AutomationPolicy (the
+               band) recorded with the model pushed as a serving version
   store        Store: a cached read view for provenance's lineage questions
   run_summary  what a run did (components, times, key artifacts)
   artifacts    the project's custom artifact types
@@ -18,7 +20,8 @@ type by that path. They load on first use, so `import metadata.store` does not
 import TFX and TensorFlow.
 """
 
-ARTIFACT_CLASSES = ('DataValidationVerdict', 'HumanLevelPerformance', 'RolloutDecision')
+ARTIFACT_CLASSES = ('DataValidationVerdict', 'HumanLevelPerformance', 'RolloutDecision',
+                    'AutomationPolicy')
 
 
 def __getattr__(name):

@@ -52,3 +52,15 @@ class RolloutDecision(types.Artifact):
   stable_before, stable_after, metrics.
   """
   TYPE_NAME = type_names.ROLLOUT_DECISION
+
+
+class AutomationPolicy(types.Artifact):
+  """Which cases the blessed model may decide alone: the confidence band of partial automation.
+
+  Files: automation_policy.json, automation_policy.html.
+  Custom properties: blessed (0: nothing chosen), level, min_confidence (the
+  band: automate iff the largest class probability >= it), expected_deferral_rate
+  (+ _low/_high), expected_accuracy (+ _low/_high, of the automated cases),
+  expected_rare_class_recall (+ _low/_high), confidence_level, model_uri, split.
+  """
+  TYPE_NAME = type_names.AUTOMATION_POLICY

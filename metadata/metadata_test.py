@@ -133,3 +133,26 @@ def test_trained_on_follows_the_latest_push_back_to_its_statistics(tmp_path):
   assert (found.statistics.id, found.examples.id) == (statistics.id, raw.id)
   assert walks.latest_artifact(store.store, 'PushedModel').id == push.id
   assert walks.latest_artifact(store.store, 'PushedModel', 'no_such_pipeline') is None
+
+
+def test_the_policy_of_a_served_version_is_the_one_chosen_for_its_model(tmp_path):
+  from metadata import automation  # pylint: disable=g-import-not-at-top
+  store = _Store(str(tmp_path / 'm.sqlite'))
+  assert automation.policy_of_version(store.store, '7') is None
+  models = []
+  for version, band in (('7', 0.6), ('8', 0.7)):
+    model = store.artifact('Model')
+    unblessed = store.artifact(type_names.AUTOMATION_POLICY, blessed=0)
+    store.execution('automation_policy.component.AutomationPolicy', [model], [unblessed])
+    policy = store.artifact(type_names.AUTOMATION_POLICY, blessed=1,
+                            min_confidence=band, level='partial')
+    store.execution('automation_policy.component.AutomationPolicy', [model], [policy])
+    push = store.artifact('PushedModel', pushed=1, pushed_destination=f'/serving/{version}')
+    store.execution('tfx.components.Pusher', [model], [push])
+    models.append(model)
+  assert automation.policy_of_version(store.store, '7')['min_confidence'] == 0.6
+  assert automation.policy_of_version(store.store, '8')['level'] == 'partial'
+  assert 'uri' in automation.policy_of_version(store.store, '8')
+  assert automation.policy_of_version(store.store, '9') is None
+  bare = store.artifact('Model')
+  assert automation.policy_of_model(store.store, bare.id) is None

@@ -59,10 +59,6 @@ class RunSummary:
     return pushed.custom_properties['pushed_destination'].string_value
 
 
-# Kept for callers written before metadata/connection.py; it is that function.
-open_store = connection.open_store
-
-
 def finished_ms(execution: metadata_store_pb2.Execution) -> int:
   """When the execution ended (ms since the epoch), despite later updates."""
   recorded = execution.custom_properties.get(FINISHED_MS_PROPERTY)

@@ -10,6 +10,7 @@ metadata/artifacts.py for why.
 DATA_VALIDATION_VERDICT = 'metadata.DataValidationVerdict'
 HUMAN_LEVEL_PERFORMANCE = 'metadata.HumanLevelPerformance'
 ROLLOUT_DECISION = 'metadata.RolloutDecision'
+AUTOMATION_POLICY = 'metadata.AutomationPolicy'
 
 # Properties of a DataValidationVerdict that walks over MLMD read.
 VERDICT_PASSED = 'passed'

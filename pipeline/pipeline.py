@@ -3,8 +3,9 @@
 ExampleGen -> StatisticsGen -> SchemaGen (or the curated schema) ->
 ExampleValidator + DistributionValidator (against the previous good span,
 found in MLMD) -> DataValidationGate -> Transform -> Trainer -> Resolver (last
-blessed model) -> Evaluator -> Pusher (and BulkInferrer, when the description
-names a split or span to score). Every component is driven by the dataset
+blessed model) -> Evaluator -> AutomationPolicy (when the description has an
+`automation` section) -> Pusher (and BulkInferrer, when the description names
+a split or span to score). Every component is driven by the dataset
 description; the gate stops the run before Transform on bad data.
 """
 
@@ -37,6 +38,7 @@ from description import scoring as description_scoring
 from ml_metadata.proto import metadata_store_pb2
 
 import description
+from components.automation_policy import component as automation_policy
 from components.canary_rollout.component import CanaryRollout
 from components.checked_example_gen import component as checked_example_gen
 from components.data_gate import component as data_gate
@@ -200,6 +202,19 @@ def create_pipeline(
       eval_config=eval_config.build(spec))
   components.append(evaluator)
 
+  # The confidence band partial automation defers below, chosen on the eval
+  # split against the description's automation targets; the Pusher waits for
+  # it, so targets no band reaches stop the run before a model is pushed
+  # without a band that does what the description asks.
+  automation = None
+  if spec.automation:
+    automation = automation_policy.AutomationPolicy(
+        examples=example_gen.outputs['examples'],
+        model=trainer.outputs['model'],
+        model_blessing=evaluator.outputs['blessing'],
+        spec=spec)
+    components.append(automation)
+
   # Pushes only a blessed model, to <serving_model_dir>/<version>/, and
   # never one already there (same fingerprint): the second run after a first
   # blessing re-blesses the cached model, which must not become a new version.
@@ -209,6 +224,8 @@ def create_pipeline(
       push_destination=pusher_pb2.PushDestination(
           filesystem=pusher_pb2.PushDestination.Filesystem(
               base_directory=serving_model_dir))).with_id('Pusher')
+  if automation:
+    pusher.add_upstream_node(automation)
   components.append(pusher)
 
   # Scores the description's `scoring` split or span with the candidate, only

@@ -12,7 +12,8 @@
   report       one self-contained HTML report per pipeline run, through the
                `reports` kit (run_report.html.j2); report_run.py (the run and
                the section registry), report_data / report_model /
-               report_after.py (the sections), fragments.py (escaped HTML)
+               report_after.py (the sections), views.py (tables, files and charts
+               as plain data for the run_*.html.j2 templates)
   finish       after a local run: annotate, store key metrics, write the report
                (local_runner.py calls finish.finish_run)
 

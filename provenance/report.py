@@ -37,7 +37,8 @@ RENDER_ERROR_CLASS = report_run.RENDER_ERROR_CLASS
 TEMPLATE = 'run_report.html.j2'
 # Page order; a section added elsewhere comes last.
 PAGE_ORDER = ('overview', 'statistics', 'anomalies', 'drift', 'data-gate', 'evaluation',
-              'fairness', 'per-class', 'blessing', 'hlp', 'rollout', 'lineage', 'artifacts')
+              'fairness', 'per-class', 'blessing', 'automation', 'hlp', 'rollout', 'lineage',
+              'artifacts')
 
 
 def _in_page_order():

@@ -3,11 +3,12 @@
 import json
 from typing import List, Optional
 
+import reports
 from metadata import values
 from provenance import data as data_lib
-from provenance import fragments
 from provenance import lineage as lineage_lib
 from provenance import nodes
+from provenance import views
 from provenance.report_run import Run, of_type, section
 from metadata import type_names
 
@@ -19,23 +20,18 @@ def _overview(run: Run, _) -> str:
   codes = sorted({run.lineage.execution_info(e).code_version or 'not recorded'
                   for e in run.lineage.store.executions(c.execution_id for c in s.components)
                   if values.EXECUTION_STATES.get(e.last_known_state) != 'CACHED'})
-  pushed = s.pushed_destination
-  pairs = [
-      ('pipeline', fragments.esc(s.pipeline_name)), ('run', fragments.esc(s.run_id)),
-      ('data spans', fragments.esc(', '.join(map(str, run.spans)) or '-')),
-      ('code version', fragments.esc(', '.join(codes) or '(every component cached)')),
-      ('hyperparameters', fragments.esc(json.dumps(trainer.hyperparameters, sort_keys=True))
-       if trainer and trainer.hyperparameters else '-'),
-      ('blessed', fragments.badge(s.blessed, 'blessed', 'NOT blessed', 'not evaluated')),
-      ('pushed', fragments.esc(pushed) if pushed else fragments.badge(False, '', 'not pushed')),
-      ('metadata store', fragments.esc(run.metadata_path)),
-  ]
   rows = [{'component': c.node_id, 'state': c.state, 'seconds': c.seconds,
            'execution': c.execution_id} for c in s.components]
-  return fragments.kv(pairs) + '<h3>Components</h3>' + fragments.table(
-      rows, ['component', 'state', 'seconds', 'execution'],
-      formats={'seconds': lambda v: fragments.num(v, 1), 'execution': str},
-      row_class=lambda r: 'bad' if r['state'] == 'FAILED' else '')
+  return reports.render(
+      'run_overview.html.j2', pipeline=s.pipeline_name, run_id=s.run_id,
+      spans=', '.join(map(str, run.spans)) or '-',
+      codes=', '.join(codes) or '(every component cached)',
+      hyperparameters=(json.dumps(trainer.hyperparameters, sort_keys=True)
+                       if trainer and trainer.hyperparameters else '-'),
+      blessed=s.blessed, pushed=s.pushed_destination, metadata_path=run.metadata_path,
+      components=views.table(rows, ['component', 'state', 'seconds', 'execution'],
+                             kinds={'seconds': 'one', 'execution': 'text'},
+                             row_class=lambda r: 'bad' if r['state'] == 'FAILED' else ''))
 
 
 @section('statistics', 'Data statistics', of_type('ExampleStatistics', output_key='statistics'))
@@ -52,16 +48,15 @@ def _statistics(run: Run, artifacts) -> str:
     row['role'] = ('label' if row['feature'] == label else 'input' if row['feature'] in used
                    else 'slice' if run.spec and row['feature'] in run.spec.slice_columns
                    else 'excluded')
-  pct = lambda v: fragments.esc(fragments.num(v, percent=True))  # pylint: disable=unnecessary-lambda-assignment
-  return (f'<p>{fragments.esc(artifact.label)} (<code>{fragments.esc(artifact.uri)}</code>), '
-          f'span {fragments.esc(_span_of(run, artifact))}.</p>' +
-          fragments.table(counts, ['split', 'examples']) +
-          f'<h3>Features ({fragments.esc(first)} split)</h3>' +
-          fragments.table(rows, ['feature', 'role', 'type', 'missing', 'mean', 'std_dev', 'min',
-                        'median', 'max', 'unique', 'top', 'top_share'],
-                 formats={'missing': pct, 'top_share': pct,
-                          'top': lambda v: fragments.esc(v if v is not None else '-')},
-                 row_class=lambda r: 'warn' if (r.get('missing') or 0) > 0.05 else ''))
+  return reports.render(
+      'run_statistics.html.j2', label=artifact.label, uri=artifact.uri,
+      span=_span_of(run, artifact), split=first,
+      counts=views.table(counts, ['split', 'examples']),
+      features=views.table(
+          rows, ['feature', 'role', 'type', 'missing', 'mean', 'std_dev', 'min',
+                 'median', 'max', 'unique', 'top', 'top_share'],
+          kinds={'missing': 'pct', 'top_share': 'pct', 'top': 'dash'},
+          row_class=lambda r: 'warn' if (r.get('missing') or 0) > 0.05 else ''))
 
 
 def _span_of(run: Run, statistics) -> str:
@@ -71,21 +66,16 @@ def _span_of(run: Run, statistics) -> str:
 
 @section('anomalies', 'Anomalies', of_type('ExampleAnomalies', output_key='anomalies'))
 def _anomalies(run: Run, artifacts) -> str:
-  parts = []
+  found = []
   for artifact in artifacts:
     source = f'{artifact.producer.node_id if artifact.producer else "?"} ({artifact.label})'
     for split, directory in data_lib.split_dirs(artifact.uri):
       rows = data_lib.anomaly_rows(data_lib.load_anomalies(artifact.uri, split, directory))
-      if not rows:
-        parts.append(f'<p>{fragments.badge(True, "no anomalies", "")} {fragments.esc(source)}, '
-                     f'{fragments.esc(split)} split.</p>')
-        continue
-      parts.append(f'<h3>{fragments.esc(source)}, {fragments.esc(split)} split: {len(rows)} '
-                   f'anomal{"y" if len(rows) == 1 else "ies"}</h3>')
-      parts.append(fragments.table(rows, ['feature', 'severity', 'anomaly', 'description'],
-                          formats={k: fragments.esc for k in ('feature', 'severity', 'anomaly', 'description')},
-                          row_class=lambda r: 'bad' if r['severity'] == 'ERROR' else 'warn'))
-  return ''.join(parts)
+      found.append({'source': source, 'split': split, 'count': len(rows),
+                    'table': views.table(
+                        rows, ['feature', 'severity', 'anomaly', 'description'],
+                        row_class=lambda r: 'bad' if r['severity'] == 'ERROR' else 'warn')})
+  return reports.render('run_anomalies.html.j2', anomalies=found)
 
 
 def _pipeline_drift(run: Run) -> List[nodes.ArtifactInfo]:
@@ -116,9 +106,8 @@ def _drift(run: Run, artifacts) -> Optional[str]:
         splits.append(split)
     if not rows:
       return None  # a first span: the check had no baseline
-    how = (f'As measured by the pipeline\'s own drift check '
-           f'({fragments.esc(", ".join(sorted({a.producer.node_id for a in own})))}, '
-           f'{fragments.esc("; ".join(splits))}) with its thresholds.')
+    how = {'own': True, 'checks': ', '.join(sorted({a.producer.node_id for a in own})),
+           'splits': '; '.join(splits)}
   else:
     previous = data_lib.previous_span_statistics(run.lineage, span) if span is not None else None
     schemas = run.of_type('Schema', output_key='schema')
@@ -129,24 +118,21 @@ def _drift(run: Run, artifacts) -> Optional[str]:
     rows = data_lib.drift_rows(data_lib.load_statistics(current.uri, split),
                                data_lib.load_statistics(previous.uri, split),
                                data_lib.load_schema(schemas[-1].uri))
-    how = (f'Span {span} ({fragments.esc(current.label)}) against span '
-           f'{data_lib.statistics_span(run.lineage, previous)} ({fragments.esc(previous.label)}), '
-           f'{fragments.esc(split)} split, computed here with TFDV (the pipeline has no drift check).')
+    how = {'own': False, 'span': span, 'current': current.label, 'split': split,
+           'previous_span': data_lib.statistics_span(run.lineage, previous),
+           'previous': previous.label}
   for row in rows:
     row['watched'] = watched is None or row['feature'] in watched
-  drifted = [r['feature'] for r in rows if r['drifted'] and r['watched']]
-  verdict = (fragments.badge(False, '', f'{len(drifted)} feature(s) drifted: {", ".join(drifted)}')
-             if drifted else fragments.badge(True, 'no drift above the thresholds', ''))
-  return (f'<p>{how} L-infinity distance for categorical features, Jensen-Shannon '
-          f'divergence for numeric ones. Rows in grey are neither model inputs, the label '
-          f'nor slices (ids, dates): they are expected to change.</p><p>{verdict}</p>' +
-          fragments.table(rows, ['feature', 'measure', 'value', 'threshold', 'drifted'],
-                 formats={'value': lambda v: fragments.bar(v), 'drifted': lambda v: 'yes' if v else ''},
-                 row_class=lambda r: ('muted' if not r['watched'] else
-                                      'bad' if r['drifted'] else '')))
+  return reports.render(
+      'run_drift.html.j2', **how,
+      drifted=[r['feature'] for r in rows if r['drifted'] and r['watched']],
+      table=views.table(rows, ['feature', 'measure', 'value', 'threshold', 'drifted'],
+                        kinds={'value': 'bar', 'drifted': 'yes'},
+                        row_class=lambda r: ('muted' if not r['watched'] else
+                                             'bad' if r['drifted'] else '')))
 
 
 @section('data-gate', 'Data validation gate', of_type(type_names.DATA_VALIDATION_VERDICT))
 def _data_gate(run: Run, artifacts) -> str:
-  return ''.join(f'<p>{fragments.esc(a.label)} (<code>{fragments.esc(a.uri)}</code>)</p>' +
-                 fragments.artifact_files(a, prefer_html=True) for a in artifacts)
+  return reports.render('run_files.html.j2',
+                        artifacts=[views.artifact(a, prefer_html=True) for a in artifacts])

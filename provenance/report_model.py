@@ -3,8 +3,9 @@
 import dataclasses
 from typing import Optional
 
+import reports
 from provenance import evaluation as evaluation_lib
-from provenance import fragments
+from provenance import views
 from provenance.report_run import Run, of_type, section
 
 
@@ -17,33 +18,25 @@ def _evaluation(run: Run, artifacts) -> str:
   rows = _rows(run, artifacts)
   rare = run.rare_class_id
   rare_name = run.spec.rare_class if run.spec else 'rare class'
-  parts = [f'<p>{fragments.esc(artifacts[-1].label)} (<code>{fragments.esc(artifacts[-1].uri)}</code>). '
-           f'Recall, precision and AUC are one-vs-rest for the rare class '
-           f'<b>{fragments.esc(rare_name)}</b> (class id {fragments.esc(rare)}).</p>']
   comparison = evaluation_lib.baseline_comparison(rows, rare)
-  if comparison:
-    parts.append('<h3>Candidate against the baseline (last blessed model)</h3>')
-    parts.append(fragments.table(comparison, ['metric', 'candidate', 'baseline', 'diff'],
-                        formats={'metric': fragments.esc},
-                        row_class=lambda r: 'bad' if (r['diff'] or 0) < -0.01 else ''))
   columns = run.spec.slice_columns if run.spec else []
   table = evaluation_lib.sliced_table(rows, rare, columns,
                                       run.positives(artifacts[-1].uri))
   overall = table[0]['accuracy'] if table else None
-  parts.append('<h3>Slices</h3>')
-  parts.append(fragments.table(
-      table, ['slice', 'examples', 'positives', 'accuracy', 'recall', 'precision', 'auc'],
-      formats={'slice': fragments.esc, 'accuracy': fragments.bar, 'recall': fragments.bar, 'examples': fragments.count,
-               'positives': fragments.count},
-      row_class=lambda r: ('overall' if r['slice'] == 'overall' else
-                           'warn' if (overall is not None and r['accuracy'] is not None and
-                                      r['accuracy'] < overall - 0.05) else ''),
-      headers={'positives': f'{rare_name} examples', 'recall': f'recall ({rare_name})', 'precision': f'precision ({rare_name})',
-               'auc': f'AUC ({rare_name})'}))
-  parts.append('<p class="note">Amber: accuracy more than 5 points below overall. '
-               f'"-": no {fragments.esc(rare_name)} example in the slice, so its recall and AUC '
-               'are undefined.</p>')
-  return ''.join(parts)
+  return reports.render(
+      'run_evaluation.html.j2', label=artifacts[-1].label, uri=artifacts[-1].uri,
+      rare=rare, rare_name=rare_name,
+      comparison=comparison and views.table(
+          comparison, ['metric', 'candidate', 'baseline', 'diff'],
+          row_class=lambda r: 'bad' if (r['diff'] or 0) < -0.01 else ''),
+      slices=views.table(
+          table, ['slice', 'examples', 'positives', 'accuracy', 'recall', 'precision', 'auc'],
+          kinds={'accuracy': 'bar', 'recall': 'bar', 'examples': 'count', 'positives': 'count'},
+          row_class=lambda r: ('overall' if r['slice'] == 'overall' else
+                               'warn' if (overall is not None and r['accuracy'] is not None and
+                                          r['accuracy'] < overall - 0.05) else ''),
+          headers={'positives': f'{rare_name} examples', 'recall': f'recall ({rare_name})',
+                   'precision': f'precision ({rare_name})', 'auc': f'AUC ({rare_name})'}))
 
 
 @section('fairness', 'Fairness gaps across protected attributes', of_type('ModelEvaluation'))
@@ -52,28 +45,13 @@ def _fairness(run: Run, artifacts) -> Optional[str]:
     return None
   rows = _rows(run, artifacts)
   rare = run.rare_class_id
-  threshold = float(run.spec.evaluation.get('fairness_gap_threshold',
-                                            evaluation_lib.DEFAULT_GAP_THRESHOLD))
+  threshold = run.spec.evaluation.fairness_gap_threshold
+  if threshold is None:
+    threshold = evaluation_lib.DEFAULT_GAP_THRESHOLD
   gaps = evaluation_lib.fairness_gaps(rows, run.spec.protected_attributes, rare, threshold,
                                       positives=run.positives(artifacts[-1].uri))
   flagged = [g for g in gaps if g.flagged]
   table = [dict(dataclasses.asdict(g), small=', '.join(g.slices_too_small)) for g in gaps]
-  parts = [
-      f'<p>Per protected attribute, the largest difference (max minus min) of a '
-      f'metric across its slices, for the rare class <b>{fragments.esc(run.spec.rare_class)}</b> '
-      f'(accuracy: all classes). Gaps above <b>{threshold:.2f}</b> are highlighted. '
-      f'Left out (and listed): slices with fewer than {evaluation_lib.MIN_SLICE_EXAMPLES} '
-      f'examples, and for recall and false negative rates, slices with fewer than '
-      f'{evaluation_lib.MIN_CLASS_EXAMPLES} {fragments.esc(run.spec.rare_class)} examples: their '
-      f'rates swing by chance.</p>',
-      f'<p>{fragments.badge(not flagged, "no gap above the threshold", f"{len(flagged)} gap(s) above {threshold:.2f}")}</p>',
-      fragments.table(table, ['attribute', 'metric', 'gap', 'worst', 'worst_value', 'best',
-                     'best_value', 'slices_used', 'small'],
-             formats={'attribute': fragments.esc, 'metric': fragments.esc, 'worst': fragments.esc, 'best': fragments.esc,
-                      'small': fragments.esc, 'slices_used': str},
-             headers={'small': 'left out (small)', 'slices_used': 'slices'},
-             row_class=lambda r: 'bad' if r['flagged'] else ''),
-  ]
   own = evaluation_lib.candidate(rows)
   overall_recall = evaluation_lib.value(own, 'recall', class_id=rare)
   charts = []
@@ -83,11 +61,18 @@ def _fairness(run: Run, artifacts) -> Optional[str]:
              for s in evaluation_lib.slices_of(own, attribute)]
     worst = [g.worst.split('=', 1)[1] for g in flagged
              if g.attribute == attribute and g.metric == 'recall']
-    charts.append(fragments.svg_bars(items, overall_recall,
-                            f'{attribute}: recall of {run.spec.rare_class} (dashed: overall)',
-                            highlight=worst))
-  parts.append('<div class="charts">' + ''.join(charts) + '</div>')
-  return ''.join(parts)
+    charts.append(views.svg_bars(items, overall_recall,
+                                 f'{attribute}: recall of {run.spec.rare_class} (dashed: overall)',
+                                 highlight=worst))
+  return reports.render(
+      'run_fairness.html.j2', rare_name=run.spec.rare_class, threshold=threshold,
+      min_slice=evaluation_lib.MIN_SLICE_EXAMPLES, min_class=evaluation_lib.MIN_CLASS_EXAMPLES,
+      flagged=len(flagged), charts=charts,
+      gaps=views.table(table, ['attribute', 'metric', 'gap', 'worst', 'worst_value', 'best',
+                               'best_value', 'slices_used', 'small'],
+                       kinds={'slices_used': 'text'},
+                       headers={'small': 'left out (small)', 'slices_used': 'slices'},
+                       row_class=lambda r: 'bad' if r['flagged'] else ''))
 
 
 @section('per-class', 'Per-class metrics (overall)', of_type('ModelEvaluation'))
@@ -99,35 +84,26 @@ def _per_class(run: Run, artifacts) -> Optional[str]:
   confusion = run.confusion(artifacts[-1].uri).get(evaluation_lib.OVERALL, {})
   for row in table:
     row['examples'] = sum(n for (a, _), n in confusion.items() if a == row['class_id'])
-  parts = [fragments.table(table, ['class', 'class_id', 'examples', 'precision', 'recall', 'f1_score',
-                          'auc', 'calibration'],
-                  formats={'class': fragments.esc, 'class_id': str, 'recall': fragments.bar, 'examples': fragments.count},
-                  row_class=lambda r: 'rare' if r['class_id'] == rare else ''),
-           '<p class="note">One-vs-rest per class. Calibration is mean prediction over '
-           'mean label (1 is calibrated).</p>']
+  matrix = None
   if confusion:
     classes = run.spec.classes
-    matrix = []
-    for a, actual in enumerate(classes):
-      row = {'actual': actual}
-      for p, predicted in enumerate(classes):
-        row[predicted] = confusion.get((a, p), 0.0)
-      matrix.append(row)
-    parts.append('<h3>Confusion matrix (rows: actual, columns: predicted, argmax)</h3>' +
-                 fragments.table(matrix, ['actual'] + list(classes),
-                        formats=dict({'actual': fragments.esc}, **{c: fragments.count for c in classes})))
-  return ''.join(parts)
+    matrix = views.table(
+        [dict({'actual': actual}, **{predicted: confusion.get((a, p), 0.0)
+                                     for p, predicted in enumerate(classes)})
+         for a, actual in enumerate(classes)],
+        ['actual'] + list(classes), kinds={c: 'count' for c in classes})
+  return reports.render(
+      'run_per_class.html.j2', confusion=matrix,
+      classes=views.table(table, ['class', 'class_id', 'examples', 'precision', 'recall',
+                                  'f1_score', 'auc', 'calibration'],
+                          kinds={'class_id': 'text', 'recall': 'bar', 'examples': 'count'},
+                          row_class=lambda r: 'rare' if r['class_id'] == rare else ''))
 
 
 @section('blessing', 'Blessing', of_type('ModelBlessing'))
 def _blessing(run: Run, artifacts) -> str:
   blessing = artifacts[-1]
-  blessed = bool(blessing.properties.get('blessed'))
-  parts = [f'<p>{fragments.badge(blessed, "BLESSED", "NOT BLESSED")} {fragments.esc(blessing.label)} for '
-           f'Model {fragments.esc(blessing.properties.get("current_model_id", "?"))}'
-           + (f', baseline Model {fragments.esc(blessing.properties["baseline_model_id"])}'
-              if blessing.properties.get('baseline_model_id') else ', no baseline yet')
-           + '.</p>']
+  result = None
   evaluations = run.of_type('ModelEvaluation')
   if evaluations:
     import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
@@ -135,23 +111,22 @@ def _blessing(run: Run, artifacts) -> str:
       result = tfma.load_validation_result(evaluations[-1].uri)
     except Exception:  # pylint: disable=broad-except
       result = None
-    failures = []
-    if result is not None:
-      for per_slice in result.metric_validations_per_slice:
-        for failure in per_slice.failures:
-          failures.append({'slice': evaluation_lib.slice_label(
-              evaluation_lib._slice_of(per_slice.slice_key)),  # pylint: disable=protected-access
-                           'metric': failure.metric_key.name,
-                           'class_id': (failure.metric_key.sub_key.class_id.value
-                                        if failure.metric_key.sub_key.HasField('class_id') else None),
-                           'value': failure.metric_value.double_value.value,
-                           'message': failure.message})
-    if failures:
-      parts.append('<h3>Failed thresholds</h3>' + fragments.table(
+  failures = []
+  if result is not None:
+    for per_slice in result.metric_validations_per_slice:
+      for failure in per_slice.failures:
+        failures.append({'slice': evaluation_lib.slice_label(
+            evaluation_lib._slice_of(per_slice.slice_key)),  # pylint: disable=protected-access
+                         'metric': failure.metric_key.name,
+                         'class_id': (failure.metric_key.sub_key.class_id.value
+                                      if failure.metric_key.sub_key.HasField('class_id') else None),
+                         'value': failure.metric_value.double_value.value,
+                         'message': failure.message})
+  return reports.render(
+      'run_blessing.html.j2', blessed=bool(blessing.properties.get('blessed')),
+      label=blessing.label, model_id=blessing.properties.get('current_model_id', '?'),
+      baseline_id=blessing.properties.get('baseline_model_id'),
+      validated=result is not None,
+      failures=failures and views.table(
           failures, ['slice', 'metric', 'class_id', 'value', 'message'],
-          formats={'slice': fragments.esc, 'metric': fragments.esc, 'message': fragments.esc,
-                   'class_id': lambda v: '-' if v is None else str(v)},
-          row_class=lambda r: 'bad'))
-    elif result is not None:
-      parts.append('<p>Every threshold of the EvalConfig passed.</p>')
-  return ''.join(parts)
+          kinds={'class_id': 'dash'}, row_class=lambda r: 'bad'))

@@ -2,7 +2,9 @@
 
   @section('my-thing', 'My thing', of_type('MyArtifactType'))
   def _my_thing(run, artifacts):
-    return fragments.table(rows, columns)   # an HTML fragment, or None to skip
+    # its own template (reports/templates/run_my_thing.html.j2) and the plain
+    # data it shows; None skips the section
+    return reports.render('run_my_thing.html.j2', table=views.table(rows, columns))
 
 A section is rendered only when the run has artifacts it matches; one that
 raises is shown as an error box (RENDER_ERROR_CLASS) instead of failing the run.

@@ -306,7 +306,7 @@ def test_annotate_run_keeps_component_times_and_skips_cached(tmp_path, fake):
 
 
 def _sections(page):
-  return dict(re.findall(r'<section id="([a-z-]+)">(.*?)</section>', page))
+  return dict(re.findall(r'<section id="([a-z-]+)">(.*?)</section>', page, re.S))
 
 
 def test_report_renders_only_the_sections_the_run_has(fake):
