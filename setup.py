@@ -11,7 +11,7 @@ from setuptools import find_packages, setup
 # Top-level packages, in the order of the layers (README, "Layout").
 PACKAGES = ('description', 'reports', 'metadata', 'console', 'analysis', 'models',
             'validation', 'serving', 'rollout', 'provenance', 'components', 'pipeline',
-            'kubeflow_support', 'cli', 'data')
+            'kubeflow_support', 'span_runs', 'cli', 'data')
 
 setup(
     name='tfx-e2e-pipeline',
