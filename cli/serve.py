@@ -144,7 +144,7 @@ def _log_file(args: argparse.Namespace) -> str:
 class _VersionEvents(logging.Handler):
   """The server's own records at INFO and above (versions loaded, refused,
   failures) on the console, one line each. Lines of the start-up scan are
-  held until release(): the listening URL must stay the first line."""
+  held until show_held(): the listening URL must stay the first line."""
 
   def __init__(self, con: console.Console):
     super().__init__(level=logging.INFO)
@@ -165,7 +165,7 @@ class _VersionEvents(logging.Handler):
         return
     self.con.say(text)
 
-  def release(self) -> None:
+  def show_held(self) -> None:
     with self._lock:
       held, self._held = self._held or [], None
     for text in held:
@@ -230,7 +230,7 @@ def _serve(args: argparse.Namespace, con: console.Console, events: _VersionEvent
           f'weight {state.effective_weight()}%; admin API on {server.admin_url}, '
           f'{token_note})')
   con.say(f'full log: {con.log_path}')
-  events.release()
+  events.show_held()
   stop_watching = threading.Event()
   threading.Thread(target=_watch_routing, args=(server, name, con, stop_watching),
                    name='routing-watch', daemon=True).start()
