@@ -82,6 +82,9 @@ def test_the_console_has_the_events_and_the_log_file_the_rest(tmp_path):
       token = f.read().strip()
     _admin(url, token, 'labels', {'labels': {'stable': 1}})
     _admin(url, token, 'canary', {'version': 2, 'weight': 25})
+    # The console polls the routing: a change it has not seen yet would be
+    # folded into the next one.
+    lines += _read_until(stdout, 'canary 25%')
     _admin(url, token, 'promote', {})
     lines += _read_until(stdout, 'promoted version 2 to stable')
     proc.send_signal(signal.SIGTERM)

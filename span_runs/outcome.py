@@ -67,7 +67,7 @@ def _rollout_text(rollout: Optional[dict]) -> str:
   mode = rollout.get('mode') or ''
   if decision == 'promoted':
     return ('first deployment in shadow, then promoted to stable' if mode == 'shadow'
-            else 'canary 5% -> 100%, promoted to stable')
+            else f'canary up to {rollout.get("step_weight") or 100:g}%, promoted to stable')
   if decision == 'rolled back':
     weight = rollout.get('step_weight') or 0
     return (f'{mode or "canary"} ROLLED BACK at {weight:g}%: '

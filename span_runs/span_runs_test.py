@@ -23,7 +23,7 @@ def test_each_outcome_reads_as_what_happened():
       'pushed as version 11; first deployment in shadow, then promoted to stable')
   assert 'drift checked against span 1; compared with the last blessed model' in \
       CANARY.what_happened()
-  assert CANARY.what_happened().endswith('canary 5% -> 100%, promoted to stable')
+  assert CANARY.what_happened().endswith('canary up to 100%, promoted to stable')
   assert BLOCKED.what_happened().startswith('BLOCKED by the data gate (income drifted)')
   rolled_back = _outcome(4, finished=True, blessed=True, pushed_version='14',
                          rollout={'decision': 'rolled_back', 'mode': 'canary',

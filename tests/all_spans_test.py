@@ -83,7 +83,7 @@ def test_the_story_of_the_spans_is_told_in_the_overview(runs):
   assert 'first deployment in shadow, then promoted' in table[1][1], table[1]
   assert 'drift checked against span 1' in table[2][1], table[2]
   assert 'compared with the last blessed model' in table[2][1]
-  assert 'canary 5% -> 100%, promoted' in table[2][1], table[2]
+  assert 'canary up to 100%, promoted' in table[2][1], table[2]
   assert table[3][1].startswith('BLOCKED by the data gate'), table[3]
   assert 'The newest span, 3, was stopped by the data gate' in first.stdout
   assert "span 2's model is stable" in first.stdout
