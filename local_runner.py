@@ -16,8 +16,10 @@ Prints one line per component as it starts and finishes, then, from ML
 Metadata, per-component times and where the evaluation, the pushed model, the
 metadata store and the HTML run report are. The full logs of TensorFlow,
 Beam, absl and TFX go to work/<pipeline>/logs/run-<time>.log (its path is
-printed); --verbose streams them as well. Exit codes: 1 if a component failed (later spans do not run: each builds
-on the one before); otherwise what the newest span run decided: 3 if data
+printed); --verbose streams them as well.
+
+Exit codes: 1 if a component failed (later spans do not run: each builds on
+the one before); otherwise what the newest span run decided: 3 if data
 validation rejected it, 2 if its model was not blessed (unless
 --allow-unblessed), 0 if it was blessed. A gate that blocks a drifted span
 works as designed, yet nothing new serves and someone should read its report,
