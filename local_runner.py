@@ -1,14 +1,31 @@
 """Runs the pipeline locally: LocalDagRunner, Beam DirectRunner, SQLite MLMD.
 
-  python local_runner.py                         # default data, latest span
+  python local_runner.py                         # default data, every span not run yet
   python local_runner.py --description my.yaml --data-root /data/mine --span 3
+
+Without --span, every span on disk that this pipeline has not processed yet
+(span_runs.history, read from ML Metadata) runs, oldest first, each with its
+own progress and summary, so the first run of the default data shows the
+whole story: span 1 deployed in shadow, span 2 checked for drift against
+span 1, compared with the last blessed model and canaried, and so on. A table
+of every span and what happened to it closes the run. When every span was
+processed already, the latest runs again (unchanged inputs come from the
+cache). --span N runs that span only, as often as asked.
 
 Prints one line per component as it starts and finishes, then, from ML
 Metadata, per-component times and where the evaluation, the pushed model, the
 metadata store and the HTML run report are. The full logs of TensorFlow,
 Beam, absl and TFX go to work/<pipeline>/logs/run-<time>.log (its path is
-printed); --verbose streams them as well. Exits non-zero if the run failed or
-the model was not blessed (unless --allow-unblessed).
+printed); --verbose streams them as well.
+
+Exit codes: 1 if a component failed (later spans do not run: each builds on
+the one before); otherwise what the newest span run decided: 3 if data
+validation rejected it, 2 if its model was not blessed (unless
+--allow-unblessed), 0 if it was blessed. A gate that blocks a drifted span
+works as designed, yet nothing new serves and someone should read its report,
+so the newest span's block still exits 3; an earlier span's block or
+rejection is history, shown in the closing table, and does not change the
+exit code.
 
 Data validation (bad CSV rows, schema anomalies, drift from the previous span)
 prints its summary and the path of its HTML report; when it rejects the
@@ -40,7 +57,8 @@ def parse_args(argv=None):
                       help='dataset description YAML (default: %(default)s)')
   parser.add_argument('--data-root', help="the CSVs' root; default: the "
                       "description's input.default_root")
-  parser.add_argument('--span', type=int, help='span to train on (default: latest)')
+  parser.add_argument('--span', type=int, help='run this span only (default: every span '
+                      'not processed yet, oldest first)')
   parser.add_argument('--work-dir', default=configs.DEFAULT_WORK_DIR,
                       help='artifacts, metadata and pushed models (default: %(default)s)')
   parser.add_argument('--pipeline-name', help='default: the dataset name')
@@ -101,7 +119,45 @@ def main(argv=None) -> int:
   log_path = console.log_path(os.path.join(work_dir, name))
   with console.capture(log_path, verbose=args.verbose) as con:
     con.say(f'Full log of this run: {log_path}')
-    return run(args, spec, data_root, span, files, name, work_dir, con)
+    if args.span is not None:
+      return run(args, spec, data_root, span, files, name, work_dir, con)
+    return run_pending(args, spec, data_root, name, work_dir, con)
+
+
+def _span_list(numbers) -> str:
+  return ', '.join(str(n) for n in sorted(numbers))
+
+
+def run_pending(args, spec, data_root, name, work_dir, con) -> int:
+  """Runs every span not processed yet, oldest first; returns the exit code."""
+  from span_runs import history  # pylint: disable=g-import-not-at-top
+  from span_runs import table  # pylint: disable=g-import-not-at-top
+  on_disk = spans.spans(data_root, spec.input_pattern)
+  metadata = configs.metadata_path(work_dir, name)
+  done = history.processed(metadata, name, data_root)
+  todo = history.pending(on_disk, done)
+  if not todo:
+    todo = [max(on_disk)]
+    con.say(f'Every span under {data_root} was processed already ({_span_list(done)}); '
+            f'running the latest, span {todo[0]}, again: unchanged inputs come from the '
+            f'cache (--span N runs another).')
+  elif len(on_disk) > 1:
+    before = f'processed already: {_span_list(done)}; ' if done else ''
+    con.say(f'Spans under {data_root}: {before}to run now, oldest first: {_span_list(todo)}')
+  code = 0
+  for position, span in enumerate(todo, 1):
+    if len(todo) > 1:
+      con.say(f'\n=== Span {span} ({position} of {len(todo)}) ' + '=' * 40)
+    code = run(args, spec, data_root, span, on_disk[span], name, work_dir, con)
+    if code == 1:
+      con.warn(f'Stopped at span {span}: the spans after it build on it '
+               f'(drift baseline, last blessed model). Not run: '
+               f'{_span_list(todo[position:]) or "none"}.')
+      break
+  if len(on_disk) > 1:
+    outcomes = history.processed(metadata, name, data_root)
+    con.say('\n' + table.format_overview(outcomes, todo))
+  return code
 
 
 def run(args, spec, data_root, span, files, name, work_dir, con) -> int:
@@ -128,7 +184,8 @@ def run(args, spec, data_root, span, files, name, work_dir, con) -> int:
       data_root=data_root,
       spec=spec,
       serving_model_dir=configs.serving_model_dir(work_dir, name),
-      span=args.span,
+      # A pattern without {SPAN} has only "span 0", which a range cannot name.
+      span=span if '{SPAN}' in spec.input_pattern else None,
       schema_path=schema_path,
       metadata_connection_config=tfx_metadata.sqlite_metadata_connection_config(
           metadata),

@@ -9,9 +9,10 @@ locally and inside a Kubeflow image alike.
 from setuptools import find_packages, setup
 
 # Top-level packages, in the order of the layers (README, "Layout").
-PACKAGES = ('description', 'durable', 'reports', 'metadata', 'console', 'analysis', 'models',
-            'validation', 'serving', 'rollout', 'provenance', 'feedback', 'scoring',
-            'monitoring', 'components', 'pipeline', 'kubeflow_support', 'cli', 'data')
+PACKAGES = ('description', 'durable', 'reports', 'metadata', 'console', 'analysis',
+            'models', 'validation', 'serving', 'rollout', 'provenance', 'feedback',
+            'scoring', 'monitoring', 'components', 'pipeline', 'kubeflow_support',
+            'span_runs', 'cli', 'data')
 
 setup(
     name='tfx-e2e-pipeline',

@@ -14,13 +14,19 @@ import json
 import sys
 from typing import Optional, Sequence
 
-import reports
-from analysis import hlp_report
-from analysis import hlp_view
-from cli import common
-from metadata import type_names
-from metadata import connection
-from metadata import walks
+import console
+
+if __name__ == '__main__':
+  # Before TensorFlow's import writes its GPU probing to the console.
+  console.hide_harmless_stderr()
+
+import reports  # noqa: E402
+from analysis import hlp_report  # noqa: E402
+from analysis import hlp_view  # noqa: E402
+from cli import common  # noqa: E402
+from metadata import type_names  # noqa: E402
+from metadata import connection  # noqa: E402
+from metadata import walks  # noqa: E402
 
 TYPE_NAME = type_names.HUMAN_LEVEL_PERFORMANCE
 # Enough of a report for table_specs to list the table names in --help.

@@ -8,6 +8,13 @@ from --admin-token-file (read if it exists, else generated into it) or
 $SERVING_ADMIN_TOKEN, else generated into <state dir>/admin.token (0600); the
 path is printed. SIGTERM / SIGINT shut down gracefully: /readyz turns 503,
 in-flight requests finish, the request log is flushed and closed.
+
+The console gets one line per event that matters: the URL it listens on
+(always the first line), where the admin token and the full log are, each
+version loaded or refused, and each routing change (canary, promotion,
+rollback, rejection). Everything else TensorFlow and the server log goes to
+the log file (--log-file; default <work-dir>/<pipeline>/logs/serve-<time>.log,
+or <state dir>/logs/ with --serving-root); --verbose streams it too.
 """
 
 import argparse
@@ -16,10 +23,12 @@ import logging
 import os
 import signal
 import sys
+import threading
 from typing import Any, Dict, List, Optional, Tuple
 
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 
+import console  # noqa: E402
 from cli import common  # noqa: E402
 from cli import serving_location  # noqa: E402
 from serving import metrics as monitoring  # noqa: E402
@@ -81,7 +90,10 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument('--smoke-instances', help='JSON file: a list of rows every version must '
                  'answer before serving')
   p.add_argument('--no-contract-check', action='store_true')
-  p.add_argument('--log-level', default='INFO')
+  p.add_argument('--log-level', default='INFO', help='of the log file')
+  p.add_argument('--log-file', help='the full log (default: see above)')
+  p.add_argument('--verbose', action='store_true',
+                 help='stream the full log to the console too')
   return p
 
 
@@ -118,26 +130,115 @@ def build_server(args: argparse.Namespace) -> ModelServer:
       admin_port=args.admin_port, state_dir=args.state_dir)
 
 
+def _log_file(args: argparse.Namespace) -> str:
+  if args.log_file:
+    return args.log_file
+  serving_root, _ = serving_location.resolve(args)
+  # The pipeline's serving root is <work-dir>/<pipeline>/serving: its logs
+  # sit beside the runner's, in <work-dir>/<pipeline>/logs.
+  directory = (args.state_dir or serving_root if args.serving_root
+               else os.path.dirname(os.path.abspath(serving_root)))
+  return console.log_path(directory, 'serve')
+
+
+class _VersionEvents(logging.Handler):
+  """The server's own records at INFO and above (versions loaded, refused,
+  failures) on the console, one line each. Lines of the start-up scan are
+  held until show_held(): the listening URL must stay the first line."""
+
+  def __init__(self, con: console.Console):
+    super().__init__(level=logging.INFO)
+    self.con = con
+    self._held: Optional[List[str]] = []
+    self._lock = threading.Lock()
+
+  def emit(self, record: logging.LogRecord) -> None:
+    if not record.name.startswith('serving') or self.con.verbose:
+      return  # verbose streams every record already
+    text = record.getMessage()
+    if record.levelno >= logging.WARNING:
+      self.con.warn(f'{record.levelname}: {text} (details: {self.con.log_path})')
+      return
+    with self._lock:
+      if self._held is not None:
+        self._held.append(text)
+        return
+    self.con.say(text)
+
+  def show_held(self) -> None:
+    with self._lock:
+      held, self._held = self._held or [], None
+    for text in held:
+      self.con.say(text)
+
+
+def describe_routing(old, new) -> str:
+  """One line for a routing change: what now serves, and what was refused."""
+  parts = [f'labels {dict(new.labels)}']
+  if new.canary_weight:
+    parts.append(f'canary {new.canary_weight:g}%')
+  if new.shadow_version is not None:
+    parts.append(f'shadow version {new.shadow_version}')
+  if new.promoted is not None and new.promoted != old.promoted:
+    parts.append(f'promoted version {new.promoted} to stable')
+  for version, why in new.rejected.items():
+    if version not in old.rejected:
+      parts.append(f'REJECTED version {version}: {why}')
+  return f'routing ({new.reason}): ' + ', '.join(parts)
+
+
+def _watch_routing(server: ModelServer, name: str, con: console.Console,
+                   stop: threading.Event, seconds: float = 0.5) -> None:
+  """Polls the routing state: the server reports changes to metrics only."""
+  old = server.routing_state(name)
+  while not stop.wait(seconds):
+    new = server.routing_state(name)
+    if new.generation != old.generation:
+      con.say(describe_routing(old, new))
+      old = new
+
+
 def main(argv: Optional[List[str]] = None) -> int:
   args = _parser().parse_args(argv)
-  logging.basicConfig(level=args.log_level.upper(),
-                      format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+  try:
+    log_file = _log_file(args)
+  except common.LocationError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  with console.capture(log_file, verbose=args.verbose,
+                       level=getattr(logging, args.log_level.upper())) as con:
+    events = _VersionEvents(con)
+    logging.getLogger().addHandler(events)
+    try:
+      return _serve(args, con, events)
+    finally:
+      logging.getLogger().removeHandler(events)
+
+
+def _serve(args: argparse.Namespace, con: console.Console, events: _VersionEvents) -> int:
   try:
     server = build_server(args)
   except (common.LocationError, RoutingError, ValueError, OSError) as e:
-    print(f'error: {e}', file=sys.stderr)
+    con.warn(f'error: {e}')
     return 2
   name = server.model_names()[0]
   state = server.routing_state(name)
   token_note = (f'admin token in {server.admin_token_path}' if server.admin_token_path
                 else f'admin token from ${TOKEN_ENV}')
-  print(f'serving model {name} on {server.url} (labels {dict(state.labels)}, canary '
-        f'weight {state.effective_weight()}%; admin API on {server.admin_url}, '
-        f'{token_note})', flush=True)
+  # The first line: scripts and tests read the URL from it.
+  con.say(f'serving model {name} on {server.url} (labels {dict(state.labels)}, canary '
+          f'weight {state.effective_weight()}%; admin API on {server.admin_url}, '
+          f'{token_note})')
+  con.say(f'full log: {con.log_path}')
+  events.show_held()
+  stop_watching = threading.Event()
+  threading.Thread(target=_watch_routing, args=(server, name, con, stop_watching),
+                   name='routing-watch', daemon=True).start()
 
   def _stop(signum, frame):
     del frame
     _LOG.info('signal %d: draining and shutting down', signum)
+    con.say(f'signal {signum}: draining and shutting down')
     server.stop_serving()
 
   signal.signal(signal.SIGTERM, _stop)
@@ -145,7 +246,9 @@ def main(argv: Optional[List[str]] = None) -> int:
   try:
     server.serve_forever()
   finally:
+    stop_watching.set()
     server.shutdown()
+  con.say('stopped')
   return 0
 
 

@@ -18,15 +18,21 @@ import os
 import sys
 from typing import List
 
-import tensorflow_data_validation as tfdv
-from tfx.types import standard_artifacts
+import console
 
-import description
-from cli import common
-from pipeline import configs
-from validation import csv_checks
-from validation import report as vr
-from validation import skew
+if __name__ == '__main__':
+  # Before TensorFlow's import writes its GPU probing to the console.
+  console.hide_harmless_stderr()
+
+import tensorflow_data_validation as tfdv  # noqa: E402
+from tfx.types import standard_artifacts  # noqa: E402
+
+import description  # noqa: E402
+from cli import common  # noqa: E402
+from pipeline import configs  # noqa: E402
+from validation import csv_checks  # noqa: E402
+from validation import report as vr  # noqa: E402
+from validation import skew  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

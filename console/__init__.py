@@ -13,6 +13,10 @@ console streams for its own lines. `ComponentProgress` turns TFX's
       LocalDagRunner().run(pipeline)
     print('summary', file=con.out)
 
+`hide_harmless_stderr()` is the light version for short commands whose
+output is their result: known-harmless lines (TensorFlow's GPU probing) are
+dropped from descriptor 2, everything else passes.
+
 Layer 1: imports nothing of ours, so the model server, the monitor and every
 command can use it.
 """
@@ -20,5 +24,7 @@ command can use it.
 from console.capture import Console, capture, log_path
 from console.harmless import HARMLESS, is_harmless
 from console.progress import ComponentProgress
+from console.quiet import hide_harmless_stderr
 
-__all__ = ['Console', 'capture', 'log_path', 'HARMLESS', 'is_harmless', 'ComponentProgress']
+__all__ = ['Console', 'capture', 'log_path', 'HARMLESS', 'is_harmless', 'ComponentProgress',
+           'hide_harmless_stderr']

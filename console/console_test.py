@@ -96,3 +96,28 @@ def test_harmless_patterns_match_only_what_they_name():
   import console  # pylint: disable=g-import-not-at-top
   assert console.is_harmless('W ... ArtifactQuery.property_predicate is not supported.')
   assert not console.is_harmless('ValueError: column fare is missing')
+
+
+QUIET_SCRIPT = textwrap.dedent('''
+    import os, sys, warnings
+    import console
+    console.hide_harmless_stderr()
+    os.write(2, b'E0000 cuda_dnn.cc:1] Unable to register cuDNN factory\\n')
+    warnings.warn('You are using a non-supported Python version (3.10)', FutureWarning)
+    print('the result')
+    os.system('echo from a child process >&2')
+    print('a real warning', file=sys.stderr)
+    raise SystemExit('error: the last words before exit')
+''')
+
+
+def test_hide_harmless_stderr_drops_only_the_known_noise_and_loses_nothing(tmp_path):
+  script = tmp_path / 'quiet.py'
+  script.write_text(QUIET_SCRIPT)
+  result = subprocess.run(
+      [sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+      env=dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', '')))
+  assert result.returncode == 1
+  assert result.stdout == 'the result\n'
+  assert result.stderr.splitlines() == [
+      'from a child process', 'a real warning', 'error: the last words before exit']

@@ -21,6 +21,8 @@ HARMLESS: Tuple[str, ...] = (
     'All log messages before absl::InitializeLog() is called are written to STDERR',
     # TFX / ML Metadata on a SQLite store.
     'ArtifactQuery.property_predicate is not supported',
+    # tf.data reaching the end of a dataset it reads to the end (TFDV, skew).
+    'Local rendezvous is aborting with status: OUT_OF_RANGE: End of sequence',
     # tf.Transform saving its graph.
     'Issue encountered when serializing tft_mapper_use',
     'You are using a non-supported Python version',

@@ -23,7 +23,7 @@ LAYERS: List[Tuple[str, ...]] = [
     ('monitoring',),
     ('components',),
     ('pipeline',),
-    ('kubeflow_support',),
+    ('kubeflow_support', 'span_runs'),
     ('cli', 'local_runner', 'kubeflow_runner'),
     ('testing', 'data'),
     ('benchmarks',),
