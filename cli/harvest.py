@@ -22,6 +22,12 @@ import sys
 import time
 from typing import Optional, Sequence
 
+import console
+
+if __name__ == '__main__':
+  # Before TensorFlow's import writes its GPU probing to the console.
+  console.hide_harmless_stderr()
+
 import description
 from feedback import harvest
 from feedback import join as join_lib

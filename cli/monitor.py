@@ -31,6 +31,12 @@ import signal
 import sys
 from typing import Optional
 
+import console
+
+if __name__ == '__main__':
+  # Before TensorFlow's import writes its GPU probing to the console.
+  console.hide_harmless_stderr()
+
 import yaml
 
 import description

@@ -22,6 +22,12 @@ import os
 import sys
 from typing import List, Optional
 
+import console
+
+if __name__ == '__main__':
+  # Before TensorFlow's import writes its GPU probing to the console.
+  console.hide_harmless_stderr()
+
 import description
 from cli import common
 from cli import serving_location

@@ -22,6 +22,12 @@ candidate differs, 2 on errors -- so CI can say "the schema needs review".
 """
 
 import argparse
+import console
+
+if __name__ == '__main__':
+  # Before TensorFlow's import writes its GPU probing to the console.
+  console.hide_harmless_stderr()
+
 import difflib
 import os
 import sys
