@@ -33,6 +33,7 @@ from tfx.proto import trainer_pb2
 from tfx.proto import transform_pb2
 from tfx.types import Channel
 from tfx.types import standard_artifacts
+from description import rollout_policy
 from description import scoring as description_scoring
 
 from ml_metadata.proto import metadata_store_pb2
@@ -273,8 +274,12 @@ def create_pipeline(
   canary_rollout = CanaryRollout(
       pushed_model=pusher.outputs['pushed_model'],
       examples=example_gen.outputs['examples'],
-      # The audit behind a sign-off compares slices from this evaluation.
-      model_evaluation=evaluator.outputs['evaluation'],
+      # The audit behind a sign-off compares slices from this evaluation. Only
+      # then: the run's end annotates the evaluation with its key metrics
+      # (provenance/record.py), which changes the input's cache key, so an
+      # unchanged rerun would roll out again.
+      model_evaluation=(evaluator.outputs['evaluation']
+                        if spec.rollout.signoff != rollout_policy.SIGNOFF_NEVER else None),
       dataset_description=custom_config,
       serving_model_dir=serving_model_dir)
   components.append(canary_rollout)
