@@ -18,6 +18,7 @@ from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.types import standard_artifacts
 
 from metadata import store as mlmd
+from metadata import values
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 TRAINING_SPLIT = 'train'
@@ -44,7 +45,7 @@ def _linked(store: mlmd.Store, execution_id: int, type_name: str, outputs: bool)
 def _statistics_of(store: mlmd.Store, raw_examples) -> list:
   found = []
   for event in store.events_of_artifacts([raw_examples.id]):
-    if event.type not in mlmd.INPUT_EVENTS:
+    if event.type not in values.INPUT_EVENTS:
       continue
     [execution] = store.executions([event.execution_id]) or [None]
     # Transform also writes ExampleStatistics (of its own input and output).

@@ -32,6 +32,7 @@ import description
 from models import model as model_lib
 from pipeline import configs
 from metadata import artifacts
+from metadata import type_names
 from metadata import connection
 from metadata import run_summary
 
@@ -239,7 +240,7 @@ def test_cli_prints_the_latest_artifact_of_the_store(run, capsys):
                 'Error analysis by tag', 'Baselines'):
     assert title in out
   assert hlp_command.main(['--metadata', run['metadata'], '--pipeline-name', 'other']) == 2
-  assert 'no HumanLevelPerformance artifact' in capsys.readouterr().err
+  assert f'no {type_names.HUMAN_LEVEL_PERFORMANCE} artifact' in capsys.readouterr().err
 
 
 def _execute(run, spec, data_root, tmp_path, model_dir=None):
