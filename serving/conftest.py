@@ -1,4 +1,4 @@
-"""Fixtures of the serving tests: toy SavedModels written once per session."""
+"""Fixtures of the serving tests: toy SavedModels written once per session, servers."""
 
 import os
 
@@ -10,7 +10,8 @@ from typing import Dict  # noqa: E402
 import pytest  # noqa: E402
 
 from testing import toy_model  # noqa: E402
-from testing.serving_fixtures import BANK, add_version  # noqa: E402
+from serving.server import ModelServer  # noqa: E402
+from testing.serving_fixtures import BANK, MODEL, Client, add_version  # noqa: E402
 
 
 @pytest.fixture(scope='session')
@@ -34,3 +35,17 @@ def make_root(tmp_path, model_bank):
   return make
 
 
+@pytest.fixture
+def serve(tmp_path):
+  """serve(root, **kw) -> (a ModelServer in the background, an admin Client); shut down after."""
+  servers = []
+
+  def start(root, **kw):
+    kw.setdefault('request_log_dir', str(tmp_path / 'requests'))
+    srv = ModelServer(root, MODEL, **kw).serve_in_background()
+    servers.append(srv)
+    return srv, Client(srv.port, admin_token=srv.admin_token)
+
+  yield start
+  for srv in servers:
+    srv.shutdown()

@@ -23,21 +23,6 @@ from testing.serving_fixtures import MODEL, Client, add_version, rows
 ADMIN = f'/v1/admin/models/{MODEL}'
 
 
-@pytest.fixture
-def serve(tmp_path):
-  servers = []
-
-  def start(root, **kw):
-    kw.setdefault('request_log_dir', str(tmp_path / 'requests'))
-    srv = ModelServer(root, MODEL, **kw).serve_in_background()
-    servers.append(srv)
-    return srv, Client(srv.port, admin_token=srv.admin_token)
-
-  yield start
-  for srv in servers:
-    srv.shutdown()
-
-
 @pytest.fixture(scope='module')
 def slow_model(tmp_path_factory):
   base = toy_model.write_toy_model(str(tmp_path_factory.mktemp('base') / 'm'), 1)

@@ -17,25 +17,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from testing import toy_model
 from testing.serving_fixtures import CLASS_OF, MODEL, Client, add_version, rows
 from serving.request_log import RequestLogReader
-from serving.server import ModelServer
 
 LOW, HIGH = CLASS_OF['low'], CLASS_OF['high']
 ADMIN = f'/v1/admin/models/{MODEL}'
-
-
-@pytest.fixture
-def serve(tmp_path):
-  servers = []
-
-  def start(root, **kw):
-    kw.setdefault('request_log_dir', str(tmp_path / 'requests'))
-    srv = ModelServer(root, MODEL, **kw).serve_in_background()
-    servers.append(srv)
-    return srv, Client(srv.port, admin_token=srv.admin_token)
-
-  yield start
-  for srv in servers:
-    srv.shutdown()
 
 
 def metric_samples(client):
