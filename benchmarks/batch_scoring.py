@@ -6,7 +6,7 @@ same model version, and rows per second are printed side by side:
   command  `python -m cli.score` end to end, as a user runs it (process start,
            header checks, Beam with the local mode picked by size, the joined
            output and rejects files), and the largest RSS of its processes;
-  server   the REST server in its own process (`python -m serving.server`, as
+  server   the REST server in its own process (`python -m cli.serve`, as
            benchmarks/serving_benchmark.py starts it), client threads reading
            the CSV and posting batches of instances (row format);
   floor    one process calling the signature on batches already decoded to

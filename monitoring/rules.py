@@ -143,7 +143,7 @@ def _model_rules(model: str, th: Mapping[str, Any], policy: policy_lib.Monitorin
              'and the server process\'s CPU.'),
       _alert('ModelServerDown', queries.down(server_job), policy.down_for, 'critical',
              f'The model server of {model} ({{{{ $labels.instance }}}}) cannot be scraped',
-             f'Check the server process (python -m serving.server --model-name {model}) '
+             f'Check the server process (python -m cli.serve --model-name {model}) '
              f'and its /healthz; predictions are not being served.'),
       _alert('ModelMonitorDown', queries.down(monitor_job), policy.down_for, 'warning',
              f'The monitor of {model} cannot be scraped: drift is not being watched',
