@@ -48,6 +48,8 @@ def test_config_round_trip_preserves_the_spec():
     (lambda d: d['label'].update(column='nope'), "label.column 'nope'"),
     (lambda d: d['label'].update(rare_class='nope'), 'rare_class'),
     (lambda d: d['label'].update(classes=['a']), 'at least two distinct classes'),
+    (lambda d: d['label'].update(classes=[False, True]), r'label\.classes: YAML read \[False, True\] as booleans'),
+    (lambda d: d['label'].update(rare_class=True), r'label\.rare_class: YAML read'),
     (lambda d: d.update(tags=['branch']), r"tags names columns not in `columns`: \['branch'\]"),
     (lambda d: d['columns']['gender'].update(treatment='vocabulary'), 'protected attributes'),
     (lambda d: d.pop('input'), 'missing required field input'),

@@ -41,10 +41,24 @@ def _derive_rule(derive: Dict[str, Any], classes: Tuple[str, ...],
   return (rule_column, float(derive.get('greater_than', 0.0)), times)
 
 
+def _refuse_yaml_booleans(values: Any, where: str, source: str) -> None:
+  # YAML 1.1 reads unquoted yes/no/on/off/true/false as booleans, so `[no, yes]`
+  # would silently become the classes 'False' and 'True' and never match the CSV.
+  if not isinstance(values, (list, tuple)):
+    return
+  booleans = [v for v in values if isinstance(v, bool)]
+  if booleans:
+    raise fields.DatasetSpecError(
+        f'{source}: {where}: YAML read {booleans} as booleans (unquoted yes/no/'
+        f'true/false/on/off); quote the class names, e.g. ["no", "yes"]')
+
+
 def parse_label(raw: Dict[str, Any], columns: Dict[str, Column], source: str) -> Label:
   label_raw = fields.require(raw, 'label', source)
   column = fields.require(label_raw, 'column', source, 'label.')
-  classes = tuple(str(c) for c in fields.require(label_raw, 'classes', source, 'label.'))
+  raw_classes = fields.require(label_raw, 'classes', source, 'label.')
+  _refuse_yaml_booleans(raw_classes, 'label.classes', source)
+  classes = tuple(str(c) for c in raw_classes)
   rule = None
   if label_raw.get('derive'):
     rule = _derive_rule(label_raw['derive'], classes, columns, source)
@@ -55,6 +69,7 @@ def parse_label(raw: Dict[str, Any], columns: Dict[str, Column], source: str) ->
         f'{source}: label.classes must list at least two distinct classes, '
         f'got {list(classes)}')
   rare_class = label_raw.get('rare_class')
+  _refuse_yaml_booleans([rare_class], 'label.rare_class', source)
   if rare_class is not None and str(rare_class) not in classes:
     raise fields.DatasetSpecError(
         f'{source}: label.rare_class {rare_class!r} is not one of {list(classes)}')
