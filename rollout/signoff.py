@@ -21,12 +21,12 @@ a sign-off (always, or on_regression and a slice regressed), pauses:
 """
 
 import dataclasses
-import json
 import os
 import time
 from typing import Any, Dict, List, Mapping, Optional
 
 import description
+import durable
 from description.rollout_policy import RolloutPolicy
 from rollout import audit as audit_lib
 from rollout import audit_report
@@ -80,16 +80,12 @@ def pause_path(state_dir: str, model: str) -> str:
 
 def read_pause(state_dir: str, model: str) -> Optional[Pause]:
   path = pause_path(state_dir, model)
-  try:
-    with open(path, encoding='utf-8') as f:
-      data = json.load(f)
-  except FileNotFoundError:
+  data = durable.read_json(path, 'the pause record', SignoffError)
+  if data is durable.ABSENT:
     return None
-  except (OSError, ValueError) as e:
-    raise SignoffError(f'{path}: cannot read the pause record: {e}') from e
   try:
     return Pause(**data)
-  except TypeError as e:
+  except TypeError as e:  # not an object (e.g. `null`), or not a pause's fields
     raise SignoffError(f'{path}: not a pause record: {e}') from e
 
 
