@@ -213,8 +213,8 @@ def run(args, spec, data_root, span, files, name, work_dir, con) -> int:
     try:
       for ids in signoff_record.record_settled(metadata):
         con.say(f'  expired sign-off recorded: SignOff execution {ids["execution"]}')
-    except (LookupError, OSError, ValueError) as e:
-      con.warn(f'WARNING: an expired sign-off was not recorded: {e}')
+    except Exception as e:  # pylint: disable=broad-except  # never fails a finished run
+      con.warn(f'WARNING: an expired sign-off was not recorded: {type(e).__name__}: {e}')
   # Code version and hyperparameters onto the run's executions, then the report.
   report = finish.finish_run(metadata, name, code, span, input_files)
   if failure is not None and not os.path.exists(metadata):
