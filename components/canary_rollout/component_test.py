@@ -151,8 +151,11 @@ def test_description_parameter_and_remote_server_flag():
 def run_pipeline(tmp_path, bank, dataset_description=SPEC.to_config()):
   """A real LocalDagRunner run: Importers stand in for ExampleGen and Pusher."""
   _, rows = bank
-  model_dir = serving_dir(tmp_path, bank, {1: 'stable', 2: 'good'})
-  examples = write_examples(str(tmp_path / 'examples'), rows)
+  model_dir = os.path.join(str(tmp_path / 'serving'), MODEL)
+  examples = str(tmp_path / 'examples')
+  if not os.path.exists(model_dir):  # else: the same pipeline and store, run again
+    serving_dir(tmp_path, bank, {1: 'stable', 2: 'good'})
+    write_examples(examples, rows)
   props = pushed_props(model_dir, 2)
   pushed = tfx.dsl.Importer(source_uri=props['pushed_destination'],
                             artifact_type=standard_artifacts.PushedModel,
@@ -243,3 +246,38 @@ def test_signoff_of_a_pipeline_pause_is_recorded_with_the_run(tmp_path, bank):
                           if c.name != 'rollout_test.CanaryRollout'}
   saved = routing_store.read(routing_store.state_path(os.path.dirname(model_dir), MODEL))
   assert saved.labels == {'stable': 1} and 2 in saved.rejected
+
+
+def test_an_expiry_settled_by_the_next_pipeline_run_is_recorded_with_the_paused_rollout(
+    tmp_path, bank):
+  """The next run's CanaryRollout settles the expired pause; the run's end
+  (local_runner, as here) records it in ML Metadata as a SignOff."""
+  from metadata import connection  # pylint: disable=g-import-not-at-top
+  from metadata import values  # pylint: disable=g-import-not-at-top
+  from rollout import signoff as signoff_lib  # pylint: disable=g-import-not-at-top
+  from rollout import signoff_record  # pylint: disable=g-import-not-at-top
+  spec = {'source': 'toy', 'description': dict(tu.TOY_DESCRIPTION,
+                                               rollout={'signoff': 'always'})}
+  metadata_path, model_dir = run_pipeline(tmp_path, bank, spec)
+  serving_root = os.path.dirname(model_dir)
+  pause_file = signoff_lib.pause_path(serving_root, MODEL)
+  with open(pause_file) as f:
+    pause = json.load(f)
+  pause['deadline'] = 1.0  # long past: nobody decided in time
+  routing_store.write_json(pause_file, pause)
+
+  run_pipeline(tmp_path, bank, spec)
+  [recorded] = signoff_record.record_settled(metadata_path)
+
+  store = connection.open_store(metadata_path)
+  first, second = sorted(store.get_artifacts_by_type(artifacts.RolloutDecision.TYPE_NAME)
+                         , key=lambda a: a.id)[:2]
+  assert values.property_value(second, signoff_record.SETTLED_PROPERTY) == os.path.join(
+      first.uri, 'signoff', 'signoff.json')
+  [execution] = store.get_executions_by_id([recorded['execution']])
+  assert values.property_value(execution, 'verdict') == 'expired'
+  assert recorded['paused_artifact'] == first.id
+  [first] = store.get_artifacts_by_id([first.id])
+  assert values.property_value(first, 'signoff_verdict') == 'expired'
+  assert 'sign-off expired by nobody' in signoff_record.summary(values.properties_of(first))
+  assert signoff_record.record_settled(metadata_path) == []  # once only
