@@ -337,3 +337,31 @@ def test_an_expiry_settled_by_the_next_cli_rollout_is_recorded(tmp_path, bank, c
   assert values.property_value(execution, 'outcome') == 'rolled_back'
   [paused] = store.get_artifacts_by_id([paused.id])
   assert values.property_value(paused, 'signoff_verdict') == 'expired'
+
+
+def test_a_first_deployment_in_shadow_is_audited_too_without_a_pause(tmp_path, bank):
+  models, rows = bank
+  serving_root = tu.serving_root_with(str(tmp_path / 'serving'), models, {7: 'good'})
+  # A first deployment's evaluation has no baseline: the candidate's figures alone.
+  offline = {'overall': {'candidate': figures(0.82)},
+             'home_ownership=RENT': {'candidate': figures(0.61)}}
+  plan = signoff_lib.SignoffPlan(policy=policy('always'), out_dir=str(tmp_path / 'decision'),
+                                 replay_source='rows', evaluation=offline,
+                                 evaluation_source='first evaluation')
+  config = config_lib.RolloutConfig(thresholds=Thresholds(min_samples=25), concurrency=2,
+                                    max_seconds_per_step=60.0)
+  result = engine.run_rollout(MODEL, 7, rows, SPEC, config, serving_root=serving_root,
+                              signoff=plan)
+
+  assert (result.mode, result.decision) == ('shadow', config_lib.PROMOTED), result.reason
+  assert signoff_lib.read_pause(serving_root, MODEL) is None
+  assert any('first deployment' in n and 'no pause' in n for n in result.notes)
+  with open(result.audit['json']) as f:
+    page = json.load(f)
+  assert page['stable'] is None and page['regressed'] == [] and page['weight'] == 0.0
+  rent = [s for s in page['slices'] if s['slice'] == 'home_ownership=RENT'][0]
+  assert rent['evaluation']['candidate']['metrics']['accuracy'] == 0.61
+  assert set(rent['live']) == {'candidate'}  # the shadow's own answers, joined to labels
+  assert rent['live']['candidate']['examples'] > 0
+  with open(result.audit['html']) as f:
+    assert 'a first deployment' in f.read()
