@@ -204,7 +204,8 @@ def test_executor_records_awaiting_signoff_and_ends(tmp_path, bank):
   examples = write_examples(str(tmp_path / 'examples'), rows)
   spec = dict(tu.TOY_DESCRIPTION, rollout={'signoff': 'always', 'deadline_hours': 2})
   out = run_executor(tmp_path, pushed_props(model_dir, 2), examples,
-                     dataset_description={'source': 'toy', 'description': spec})
+                     dataset_description={'source': 'toy', 'description': spec},
+                     kserve_storage_uri='gs://models/credit_risk/{version}')
   assert out.get_string_custom_property('decision') == 'awaiting_signoff'
   assert out.get_int_custom_property('step') == 1
   assert out.get_string_custom_property('signoff_deadline').endswith('Z')
@@ -214,6 +215,12 @@ def test_executor_records_awaiting_signoff_and_ends(tmp_path, bank):
   assert pause.replay_kind == 'examples' and pause.decision_dir == out.uri
   saved = routing_store.read(routing_store.state_path(os.path.dirname(model_dir), MODEL))
   assert saved.labels.get('canary') == 2 and saved.canary_weight == 25.0
+  # The cluster's plan holds the same weight until the decision.
+  with open(os.path.join(out.uri, 'kserve', 'plan.json')) as f:
+    plan = json.load(f)
+  assert [s['stage'] for s in plan['stages']][:4] == ['stable', 'canary-25', 'pause-25',
+                                                      'canary-100']
+  assert (plan['pause']['hold_weight'], plan['pause']['deadline_hours']) == (25.0, 2.0)
   # Another rollout would take the paused canary: refused until a decision.
   with pytest.raises(signoff_lib.SignoffError, match='awaits a sign-off'):
     run_executor(tmp_path / 'again', pushed_props(model_dir, 2), examples)

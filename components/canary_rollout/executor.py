@@ -149,17 +149,22 @@ class Executor(base_executor.BaseExecutor):
                           f'({settled.record_path})')
     _record(output, result, settled)
     if exec_properties.get('kserve_storage_uri'):
-      _write_kserve_plan(output, result, exec_properties['kserve_storage_uri'], config)
+      _write_kserve_plan(output, result, exec_properties['kserve_storage_uri'], config,
+                         spec.rollout)
     logging.info('CanaryRollout: %s', result.summary_line())
 
 
 def _write_kserve_plan(output: types.Artifact, result: RolloutResult,
-                       storage_uri: str, config: RolloutConfig) -> None:
-  """The same plan for a cluster: KServe manifests under <output>/kserve/."""
+                       storage_uri: str, config: RolloutConfig, policy) -> None:
+  """The same plan for a cluster: KServe manifests under <output>/kserve/,
+  holding at the pause step when this candidate needs a sign-off."""
   from rollout import kserve  # pylint: disable=g-import-not-at-top
   name = result.model.lower().replace('_', '-')
+  pause = policy.requires_signoff(bool(result.audit.get('regressed')))
   plan = kserve.rollout_plan(name, storage_uri, result.stable_before, result.candidate,
-                             [float(s) for s in config.steps])
+                             [float(s) for s in config.steps],
+                             pause_at_step=policy.pause_at_step if pause else None,
+                             signoff_deadline_hours=policy.deadline_hours if pause else None)
   for stage in plan:
     kserve.validate(stage.manifest)
   kserve.write_plan(plan, os.path.join(output.uri, 'kserve'))
