@@ -5,7 +5,7 @@ TFX records its components itself; what happens outside a pipeline component
 as one execution with its events, in one transaction.
 
 Python values become custom properties by one rule (`set_properties`):
-  int -> int_value, float -> double_value, str (and anything else, str()'d)
+  int -> int_value, float -> double_value (numpy's numbers alike), str (and anything else, str()'d)
   -> string_value;
   bool -> int_value 1/0: MLMD has no boolean, and TFX writes its own flags
     (`blessed`, `pushed`) as ints, which every reader compares with 1;
@@ -14,6 +14,7 @@ Python values become custom properties by one rule (`set_properties`):
 """
 
 import dataclasses
+import numbers
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from ml_metadata.proto import metadata_store_pb2 as mlmd
@@ -28,12 +29,10 @@ def set_properties(node, properties: Mapping[str, Any]) -> None:
     if value is None:
       if key in node.custom_properties:
         del node.custom_properties[key]
-    elif isinstance(value, bool):
+    elif isinstance(value, (bool, numbers.Integral)):  # numpy's integers too
       node.custom_properties[key].int_value = int(value)
-    elif isinstance(value, int):
-      node.custom_properties[key].int_value = value
-    elif isinstance(value, float):
-      node.custom_properties[key].double_value = value
+    elif isinstance(value, numbers.Real):
+      node.custom_properties[key].double_value = float(value)
     else:
       node.custom_properties[key].string_value = str(value)
 
