@@ -330,7 +330,8 @@ def test_an_expiry_settled_by_the_next_cli_rollout_is_recorded(tmp_path, bank, c
   code, _ = cli_rollout(tmp_path, serving_root, metadata, {'signoff': 'always'}, 'again')
 
   assert 'expired sign-off settled first' in capsys.readouterr().out
-  assert code in (1, 3)  # the rejected candidate does not come back by itself
+  # Rolled out again on purpose, the candidate pauses again for its own sign-off.
+  assert code == 3 and signoff_lib.read_pause(serving_root, MODEL).decision_dir.endswith('again')
   store = connection.open_store(metadata)
   [execution] = store.get_executions_by_type(signoff_record.EXECUTION_TYPE)
   assert values.property_value(execution, 'verdict') == 'expired'
