@@ -169,6 +169,7 @@ def run(args, spec, data_root, span, files, name, work_dir, con) -> int:
   from pipeline import pipeline as pipeline_lib
   from provenance import finish
   from provenance import record as provenance
+  from rollout import signoff_record
   # pylint: enable=g-import-not-at-top
   num_rows = spans.count_rows(files)
   metadata = configs.metadata_path(work_dir, name)
@@ -206,6 +207,14 @@ def run(args, spec, data_root, span, files, name, work_dir, con) -> int:
     logging.exception('The pipeline run failed in %s', progress.failed)
   wall = time.time() - started
 
+  # An expired sign-off the rollout settled first, into ML Metadata with its
+  # rollout (CanaryRollout cannot write there itself).
+  if os.path.exists(metadata):
+    try:
+      for ids in signoff_record.record_settled(metadata):
+        con.say(f'  expired sign-off recorded: SignOff execution {ids["execution"]}')
+    except Exception as e:  # pylint: disable=broad-except  # never fails a finished run
+      con.warn(f'WARNING: an expired sign-off was not recorded: {type(e).__name__}: {e}')
   # Code version and hyperparameters onto the run's executions, then the report.
   report = finish.finish_run(metadata, name, code, span, input_files)
   if failure is not None and not os.path.exists(metadata):

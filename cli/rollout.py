@@ -10,6 +10,14 @@ With it, the admin token comes from $SERVING_ADMIN_TOKEN or --admin-token-file
 every local user could read it. With --out, the candidate is audited per
 slice at the description's rollout.pause_at_step (audit.html in --out) and,
 when its rollout.signoff asks, paused there for `python -m cli.signoff`.
+
+The rollout is recorded in ML Metadata (rollout.signoff_record.record_rollout:
+a CommandLineRollout execution that used the candidate's PushedModel and
+produced a RolloutDecision), so a sign-off of its pause, like every other
+decision, is recorded with it: in --metadata, else in the pipeline's store
+when the serving location is the pipeline's (no --serving-root). Without a
+store a rollout whose description asks for sign-offs is refused, unless
+--no-metadata says on purpose that nothing is recorded.
 Exit code 0: promoted or already stable; 1: rolled back; 2: the rollout could
 not run; 3: paused, awaiting a sign-off.
 """
@@ -29,12 +37,14 @@ if __name__ == '__main__':
   console.hide_harmless_stderr()
 
 import description
+from description import rollout_policy
 from cli import common
 from cli import serving_location
 from rollout import replay
 from rollout import report
 from rollout import signoff as signoff_lib
 from rollout import signoff_decision
+from rollout import signoff_record
 from rollout.config import (ALREADY_STABLE, AWAITING_SIGNOFF, CANARY_MODE,
                             DEFAULT_LEASE_SECONDS, DEFAULT_STEPS, PROMOTED, SHADOW_MODE, RolloutConfig,
                             RolloutError, thresholds_for)
@@ -71,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument('--concurrency', type=int, default=4)
   p.add_argument('--request-log-dir')
   p.add_argument('--out', help='write rollout.json/.png/.html here')
+  p.add_argument('--no-metadata', action='store_true',
+                 help='record the rollout (and its sign-off) in no ML Metadata store')
   p.add_argument('--log-level', default='INFO')
   return p
 
@@ -80,6 +92,39 @@ def _admin_token(args: argparse.Namespace) -> Optional[str]:
     with open(args.admin_token_file, encoding='utf-8') as f:
       return f.read().strip()
   return os.environ.get(TOKEN_ENV) or None
+
+
+def _store(args: argparse.Namespace) -> Optional[str]:
+  """The ML Metadata store the rollout is recorded in (None: none)."""
+  if args.no_metadata:
+    return None
+  if args.metadata:
+    return args.metadata
+  if args.serving_root:
+    return None  # a serving directory of its own: no pipeline's store is implied
+  try:
+    found = common.resolve(args).metadata_path
+  except common.LocationError:
+    return None  # e.g. a remote server named by URL, no pipeline here
+  return found if os.path.exists(found) else None
+
+
+def _record(store: Optional[str], result, out: Optional[str], report_html: str,
+            serving_root: str, settled) -> None:
+  """Records the settled expiry and the rollout; a failure is said, not fatal:
+  the rollout happened, and its files say what it decided."""
+  if store is None:
+    return
+  try:
+    if settled:
+      signoff_record.record(store, settled)
+    ids = signoff_record.record_rollout(store, result, out or '', serving_root, report_html)
+  except (LookupError, OSError) as e:
+    print(f'warning: not recorded in ML Metadata ({store}): {e}', file=sys.stderr)
+    return
+  model = (f'PushedModel {ids["pushed_model"]}' if ids['pushed_model'] else
+           'no PushedModel of this version in the store: unlinked to a model')
+  print(f'recorded in {store}: RolloutDecision {ids["rollout_decision"]} ({model})')
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -98,6 +143,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     else:
       rows = replay.load_replay_csv(args.replay, spec, args.max_rows)
       kind = signoff_lib.REPLAY_CSV
+    store = _store(args)
+    if (store is None and not args.no_metadata and
+        spec.rollout.signoff != rollout_policy.SIGNOFF_NEVER):
+      raise RolloutError(
+          f'the description asks for sign-offs (rollout.signoff: {spec.rollout.signoff}), '
+          f'which are recorded in ML Metadata with the rollout: pass --metadata (the '
+          f'pipeline\'s store), or --no-metadata to record nothing')
     plan = (signoff_lib.SignoffPlan(policy=spec.rollout, out_dir=os.path.abspath(args.out),
                                     replay_source=os.path.abspath(args.replay),
                                     replay_kind=kind)
@@ -123,9 +175,9 @@ def main(argv: Optional[List[str]] = None) -> int:
   except (RolloutError, common.LocationError, OSError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
-  if args.out:
-    report.write_report(result, args.out)
+  paths = report.write_report(result, args.out) if args.out else {}
   print(result.summary_line())
+  _record(store, result, args.out, paths.get('html', ''), serving_root, settled)
   if result.decision == AWAITING_SIGNOFF:
     return 3
   return 0 if result.decision in (PROMOTED, ALREADY_STABLE) else 1

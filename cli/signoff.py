@@ -7,8 +7,11 @@
 
 Where: the serving location (--serving-root/--model-name, or the pipeline's
 via --work-dir/--metadata/--pipeline-name); the decision is recorded in that
-pipeline's ML Metadata store (rollout.signoff_record) unless --no-metadata
-(a pause made by `cli.rollout`, outside a pipeline). Approving continues the
+pipeline's ML Metadata store (rollout.signoff_record) with the paused
+rollout: a pipeline's CanaryRollout, or a `cli.rollout` recorded in the same
+store; --no-metadata only for a rollout recorded nowhere (cli.rollout
+--no-metadata). Every call first records the expiries a pipeline run settled
+but could not record (rollout.signoff_record.record_settled). Approving continues the
 remaining steps against the paused rollout's server (or an in-process one over
 the serving root); with a remote server the admin token comes from
 $SERVING_ADMIN_TOKEN or --admin-token-file. Exit code 0: promoted (or, for
@@ -75,9 +78,23 @@ def _status(pause: signoff_lib.Pause) -> str:
       f'  deadline {pause.deadline_iso}; steps left {pause.remaining_steps}'])
 
 
+def _record_settled(args) -> None:
+  """Expiries a pipeline's CanaryRollout settled but could not record (see
+  rollout.signoff_record.record_settled): recorded now, whatever the action."""
+  try:
+    metadata = common.resolve(args).metadata_path
+    for ids in signoff_record.record_settled(metadata):
+      print(f'recorded an expired sign-off in {metadata}: SignOff execution '
+            f'{ids["execution"]}')
+  except (RolloutError, common.LocationError, LookupError, OSError) as e:
+    print(f'warning: expired sign-offs not recorded: {e}', file=sys.stderr)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
   args = _parser().parse_args(argv)
   logging.basicConfig(level=args.log_level.upper())
+  if not args.no_metadata:
+    _record_settled(args)
   try:
     serving_root, model = serving_location.resolve(args)
     pause = signoff_decision.pending(serving_root, model, args.candidate)

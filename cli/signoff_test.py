@@ -55,3 +55,16 @@ def test_refusals_before_anything_changes(tmp_path, capsys):
   with pytest.raises(signoff_lib.SignoffError, match='changed since the pause'):
     signoff_decision.decide(root, MODEL, 'approve', 'a', 'b')
   assert signoff_lib.read_pause(root, MODEL) is not None  # still pending
+
+
+@pytest.mark.parametrize('content,why', [('null', 'not a pause record'),
+                                         ('{"model": ', 'cannot read the pause record')])
+def test_a_broken_pause_record_is_named_not_taken_for_no_pause(tmp_path, capsys, content, why):
+  root = str(tmp_path)
+  path = signoff_lib.pause_path(root, MODEL)
+  with open(path, 'w') as f:
+    f.write(content)
+  assert run(root, 'status') == 1
+  assert run(root, 'reject', '--reviewer', 'a', '--reason', 'b') == 2
+  err = capsys.readouterr().err
+  assert f'{path}: {why}' in err and 'does not exist' not in err

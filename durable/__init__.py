@@ -6,16 +6,30 @@ ever be seen half-written or lost to a power cut after the writer said "done":
 write a temporary file in the same directory, fsync it, rename it over the
 target, fsync the directory (the rename itself is only durable then).
 Permissions are set on the temporary file before any byte is written, so a
-secret is never readable by others even for an instant. Imports nothing of
-this project (layer 0).
+secret is never readable by others even for an instant. `read_json` reads
+such a file back: absent (ABSENT, not None: a file may hold `null`), or its
+content, or an error naming the file. Imports nothing of this project
+(layer 0).
 """
 
 import json
 import os
 import tempfile
-from typing import Any
+from typing import Any, Type
 
 OWNER_ONLY = 0o600
+
+
+class _Absent:
+  def __repr__(self) -> str:
+    return 'ABSENT'
+
+  def __bool__(self) -> bool:
+    return False
+
+
+# What read_json returns for a file that does not exist.
+ABSENT = _Absent()
 
 
 def write_bytes(path: str, data: bytes, mode: int = OWNER_ONLY) -> str:
@@ -52,3 +66,18 @@ def write_text(path: str, text: str, mode: int = OWNER_ONLY) -> str:
 
 def write_json(path: str, content: Any, mode: int = OWNER_ONLY) -> str:
   return write_bytes(path, json.dumps(content, indent=1, sort_keys=True).encode('utf-8'), mode)
+
+
+def read_json(path: str, what: str, error: Type[Exception] = ValueError) -> Any:
+  """The JSON content of `path`; ABSENT when there is no such file.
+
+  A file that exists but cannot be read or parsed raises `error` with the
+  path and `what` it should hold: guessing could put back a state nobody chose.
+  """
+  try:
+    with open(path, encoding='utf-8') as f:
+      return json.load(f)
+  except FileNotFoundError:
+    return ABSENT
+  except (OSError, ValueError) as e:
+    raise error(f'{path}: cannot read {what}: {e}') from e

@@ -29,3 +29,15 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
 def test_a_wider_mode_is_asked_for_explicitly(tmp_path):
   path = durable.write_text(str(tmp_path / 'report.html'), '<p>', mode=0o640)
   assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+
+
+def test_read_json_tells_absent_from_null_and_names_a_broken_file(tmp_path):
+  path = str(tmp_path / 'state.json')
+  assert durable.read_json(path, 'the state') is durable.ABSENT
+  durable.write_text(path, 'null')
+  assert durable.read_json(path, 'the state') is None
+  durable.write_json(path, {'a': 1})
+  assert durable.read_json(path, 'the state') == {'a': 1}
+  durable.write_text(path, '{"a": ')
+  with pytest.raises(LookupError, match='state.json: cannot read the state'):
+    durable.read_json(path, 'the state', LookupError)

@@ -18,6 +18,7 @@ from typing import List, Optional
 from ml_metadata.proto import metadata_store_pb2
 
 from metadata import connection
+from metadata import record as mlmd_record
 
 LIVE_QUALITY_TYPE = 'LiveQuality'
 EVALUATION_TYPE = 'LiveQualityEvaluation'
@@ -43,43 +44,18 @@ def pushed_models_of_version(store, version: str) -> List[metadata_store_pb2.Art
   return found
 
 
-def _type_id(store, name: str, execution: bool = False) -> int:
-  if execution:
-    return store.put_execution_type(metadata_store_pb2.ExecutionType(name=name))
-  return store.put_artifact_type(metadata_store_pb2.ArtifactType(name=name))
-
-
-def _set_properties(node, props: dict) -> None:
-  for key, value in props.items():
-    if isinstance(value, bool) or value is None:
-      continue
-    if isinstance(value, int):
-      node.custom_properties[key].int_value = value
-    elif isinstance(value, float):
-      node.custom_properties[key].double_value = value
-    else:
-      node.custom_properties[key].string_value = str(value)
-
-
 def record_harvest(metadata_path: str, versions, span_dir: str, span: int,
                    rows: int) -> Recorded:
   """Records a harvested span, with the pushes of `versions` as its inputs."""
   store = connection.open_store(metadata_path, writable=True)
   pushed = [p for v in sorted(set(map(str, versions)))
             for p in pushed_models_of_version(store, v)[-1:]]
-  artifact = metadata_store_pb2.Artifact(
-      type_id=_type_id(store, HARVESTED_SPAN_TYPE), uri=span_dir,
-      state=metadata_store_pb2.Artifact.LIVE)
-  _set_properties(artifact, {'span': span, 'rows': rows,
-                             'versions': ','.join(sorted(set(map(str, versions))))})
-  execution = metadata_store_pb2.Execution(
-      type_id=_type_id(store, HARVEST_TYPE, execution=True),
-      last_known_state=metadata_store_pb2.Execution.COMPLETE)
-  events = [(p, metadata_store_pb2.Event(type=metadata_store_pb2.Event.INPUT))
-            for p in pushed]
-  events.append((artifact, metadata_store_pb2.Event(type=metadata_store_pb2.Event.OUTPUT)))
-  execution_id, artifact_ids, _ = store.put_execution(execution, events, [])
-  return Recorded(artifact_ids[-1], execution_id, pushed[-1].id if pushed else None)
+  artifact = mlmd_record.new_artifact(
+      store, HARVESTED_SPAN_TYPE, span_dir,
+      {'span': span, 'rows': rows, 'versions': ','.join(sorted(set(map(str, versions))))})
+  done = mlmd_record.record_execution(store, HARVEST_TYPE, inputs=[(p, None) for p in pushed],
+                                      outputs=[(artifact, None)])
+  return Recorded(done.output_ids[-1], done.execution_id, pushed[-1].id if pushed else None)
 
 
 def record(metadata_path: str, model: str, version: str, uri: str,
@@ -87,19 +63,9 @@ def record(metadata_path: str, model: str, version: str, uri: str,
   """Writes the LiveQuality artifact and its execution; `figures` are numbers."""
   store = connection.open_store(metadata_path, writable=True)
   pushed = pushed_models_of_version(store, version)
-  artifact = metadata_store_pb2.Artifact(
-      type_id=_type_id(store, LIVE_QUALITY_TYPE), uri=uri,
-      state=metadata_store_pb2.Artifact.LIVE)
-  _set_properties(artifact, dict(figures, model=model, version=str(version)))
-  execution = metadata_store_pb2.Execution(
-      type_id=_type_id(store, EVALUATION_TYPE, execution=True),
-      last_known_state=metadata_store_pb2.Execution.COMPLETE)
-  execution.custom_properties['version'].string_value = str(version)
-  events = []
-  if pushed:
-    events.append((pushed[-1], metadata_store_pb2.Event(
-        type=metadata_store_pb2.Event.INPUT)))
-  events.append((artifact, metadata_store_pb2.Event(
-      type=metadata_store_pb2.Event.OUTPUT)))
-  execution_id, artifact_ids, _ = store.put_execution(execution, events, [])
-  return Recorded(artifact_ids[-1], execution_id, pushed[-1].id if pushed else None)
+  artifact = mlmd_record.new_artifact(store, LIVE_QUALITY_TYPE, uri,
+                                      dict(figures, model=model, version=str(version)))
+  done = mlmd_record.record_execution(
+      store, EVALUATION_TYPE, properties={'version': str(version)},
+      inputs=[(p, None) for p in pushed[-1:]], outputs=[(artifact, None)])
+  return Recorded(done.output_ids[-1], done.execution_id, pushed[-1].id if pushed else None)

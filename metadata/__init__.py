@@ -9,6 +9,9 @@
                behind the latest pushed model), latest_artifact
   automation   policy_of_version / policy_of_model: the AutomationPolicy (the
                band) recorded with the model pushed as a serving version
+  record       writing our own records: set_properties (the one rule for
+               Python values), record_execution (an execution, its events
+               and contexts in one transaction)
   store        Store: a cached read view for provenance's lineage questions
   run_summary  what a run did (components, times, key artifacts)
   artifacts    the project's custom artifact types

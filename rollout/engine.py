@@ -347,6 +347,8 @@ class Rollout:
           'cumulative': {'canary_keys': sample.requests},
           'checks': [c.to_json() for c in checks]})
       result.step, result.step_weight = 1, 0.0
+      if self.signoff:  # every candidate is audited, a first deployment too
+        signoff_lib.audit_shadow(self.signoff, self, ledger, result)
       bad = guardrails.breaches(checks)
       unmet = guardrails.unmet_required(checks, th)
       if bad or unmet:

@@ -8,13 +8,23 @@ that took all the traffic (stable). The plan has one manifest per stage:
   stable          the current model, no canary field (what runs before)
   canary-<N>      candidate at N%, one per rollout step (5, 25, 50, 100)
   promote         candidate, no canary field: the latest revision takes it all
+  pause-<N>        (with a sign-off: after canary-<N> of the description's
+                  rollout.pause_at_step) the same spec, so applying it
+                  changes no traffic: the candidate holds N% while the
+                  reviewers decide; its annotations say so and how to go on
   rollback        candidate spec with canaryTrafficPercent 0: instantly all
                   traffic back to the previous (stable) revision
   restore         the stable spec again, so the next reconcile cannot revive
                   the rejected model
 
 `kubectl apply -f` them in order, running the guardrails of `rollout.engine`
-between the steps; on a breach apply rollback then restore.
+between the steps; on a breach apply rollback then restore. A pause stage is
+where applying stops, as an Argo Rollouts `pause: {}` step stops a rollout:
+the audit is reviewed and `python -m cli.signoff approve|reject --reviewer
+NAME --reason TEXT` decides (recorded in ML Metadata). Approved: apply the
+stage plan.json names in `pause.resume_with` and the rest in order; rejected,
+or no decision before the deadline: apply rollback then restore
+(`pause.on_reject`). plan.json's `pause` holds all of it for a CD tool.
 
 TF Serving (KServe's `tensorflow` runtime) loads the highest numbered version
 under `storageUri`, so each version is published under its own prefix, e.g.
@@ -35,14 +45,16 @@ import argparse
 import dataclasses
 import importlib
 import importlib.util
-import json
 import os
 import re
 import sys
 import types
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-API_VERSION = 'rollout.kserve.io/v1beta1'
+import durable
+
+# KServe's API group is serving.kserve.io (kserve.constants.KSERVE_V1BETA1).
+API_VERSION = 'serving.kserve.io/v1beta1'
 KIND = 'InferenceService'
 SDK_PIN = 'kserve==0.21.0'
 _DNS1123 = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')
@@ -55,7 +67,7 @@ class ManifestError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Stage:
-  name: str  # stable | canary-<N> | promote | rollback | restore
+  name: str  # stable | canary-<N> | pause-<N> | promote | rollback | restore
   manifest: Dict[str, Any]
   weight: Optional[float]  # canary percent, None when there is no canary
 
@@ -90,7 +102,7 @@ def inference_service(name: str, storage_uri: str, *, namespace: str = 'default'
     predictor['canaryTrafficPercent'] = pct
   # Canary traffic splitting needs Knative revisions: say so rather than
   # depend on the cluster's default deployment mode.
-  ann = {'rollout.kserve.io/deploymentMode': 'Serverless'}
+  ann = {'serving.kserve.io/deploymentMode': 'Serverless'}
   ann.update(annotations or {})
   metadata: Dict[str, Any] = {'name': name, 'namespace': namespace, 'annotations': ann}
   if labels:
@@ -99,20 +111,33 @@ def inference_service(name: str, storage_uri: str, *, namespace: str = 'default'
           'spec': {'predictor': predictor}}
 
 
+PAUSE_ANNOTATION = ANNOTATION_PREFIX + 'pause'
+AWAITING_SIGNOFF = 'awaiting-signoff'
+RESUME_ANNOTATION = ANNOTATION_PREFIX + 'resume'
+DEADLINE_ANNOTATION = ANNOTATION_PREFIX + 'signoff-deadline-hours'
+SIGNOFF_COMMAND = 'python -m cli.signoff approve|reject --reviewer NAME --reason TEXT'
+
+
 def rollout_plan(name: str, storage_uri: str, stable_version: Optional[int],
                  candidate_version: int, steps: Sequence[float] = (5, 25, 50, 100), *,
-                 namespace: str = 'default', **kwargs) -> List[Stage]:
+                 namespace: str = 'default', pause_at_step: Optional[int] = None,
+                 signoff_deadline_hours: Optional[float] = None, **kwargs) -> List[Stage]:
   """The stages of a canary rollout; `storage_uri` may contain `{version}`.
 
   Without a stable version (first deployment) there is nothing to split
   traffic with: the plan is the candidate alone (promote) and, as its
-  rollback, deleting the InferenceService.
+  rollback, deleting the InferenceService. `pause_at_step` (1-based, the
+  description's rollout.pause_at_step when it asks for a sign-off) adds a
+  pause-<N> stage holding that step's weight until the decision.
   """
   steps = [float(s) for s in steps]
   if not steps or steps != sorted(set(steps)) or steps[-1] != 100 or steps[0] <= 0:
     raise ManifestError(f'steps must increase to 100, got {steps}')
   if any(s != int(s) for s in steps):
     raise ManifestError(f'KServe takes whole percents, got {steps}')
+  if pause_at_step is not None and not 1 <= pause_at_step <= len(steps):
+    raise ManifestError(f'pause_at_step {pause_at_step} is not one of the {len(steps)} '
+                        f'steps {steps}')
 
   def uri(version: int) -> str:
     return storage_uri.format(version=version) if '{version}' in storage_uri else storage_uri
@@ -136,9 +161,19 @@ def rollout_plan(name: str, storage_uri: str, stable_version: Optional[int],
   if stable_version is None:
     return [Stage('promote', isvc('promote', candidate_version, None), None)]
   plan = [Stage('stable', isvc('stable', stable_version, None), None)]
-  for s in steps:
+  for index, s in enumerate(steps, start=1):
     plan.append(Stage(f'canary-{int(s)}', isvc(f'canary-{int(s)}', candidate_version, int(s)),
                       s))
+    if index == pause_at_step:
+      following = (f'canary-{int(steps[index])}' if index < len(steps) else 'promote')
+      held = isvc(f'pause-{int(s)}', candidate_version, int(s))
+      held['metadata']['annotations'].update({
+          PAUSE_ANNOTATION: AWAITING_SIGNOFF,
+          RESUME_ANNOTATION: (f'{SIGNOFF_COMMAND}; approved: apply {following} and on, '
+                              f'rejected or past the deadline: apply rollback, restore')})
+      if signoff_deadline_hours is not None:
+        held['metadata']['annotations'][DEADLINE_ANNOTATION] = f'{signoff_deadline_hours:g}'
+      plan.append(Stage(f'pause-{int(s)}', held, s))
   plan.append(Stage('promote', isvc('promote', candidate_version, None), None))
   plan.append(Stage('rollback', isvc('rollback', candidate_version, 0), 0.0))
   plan.append(Stage('restore', isvc('restore', stable_version, None), None))
@@ -155,15 +190,23 @@ def write_plan(plan: Sequence[Stage], out_dir: str) -> List[str]:
   os.makedirs(out_dir, exist_ok=True)
   paths, index = [], []
   for i, stage in enumerate(plan):
-    path = os.path.join(out_dir, f'{i:02d}-{stage.name}.yaml')
-    with open(path, 'w') as f:
-      f.write(to_yaml(stage.manifest))
+    path = durable.write_text(os.path.join(out_dir, f'{i:02d}-{stage.name}.yaml'),
+                              to_yaml(stage.manifest), mode=0o644)
     paths.append(path)
     index.append({'stage': stage.name, 'file': os.path.basename(path), 'weight': stage.weight})
-  with open(os.path.join(out_dir, 'plan.json'), 'w') as f:
-    json.dump({'stages': index,
-               'on_breach': ['rollback', 'restore'] if len(plan) > 1 else ['delete']}, f,
-              indent=1)
+  document = {'stages': index,
+              'on_breach': ['rollback', 'restore'] if len(plan) > 1 else ['delete']}
+  pauses = [i for i, stage in enumerate(plan) if stage.name.startswith('pause-')]
+  if pauses:
+    at = pauses[0]
+    annotations = plan[at].manifest['metadata']['annotations']
+    document['pause'] = {
+        'stage': plan[at].name, 'file': index[at]['file'], 'hold_weight': plan[at].weight,
+        'decide_with': SIGNOFF_COMMAND, 'resume_with': index[at + 1]['file'],
+        'on_reject': ['rollback', 'restore'], 'on_deadline': ['rollback', 'restore'],
+        'deadline_hours': (float(annotations[DEADLINE_ANNOTATION])
+                           if DEADLINE_ANNOTATION in annotations else None)}
+  durable.write_json(os.path.join(out_dir, 'plan.json'), document, mode=0o644)
   return paths
 
 
@@ -288,11 +331,16 @@ def main(argv: Optional[List[str]] = None) -> int:
   p.add_argument('--stable', type=int, help='the stable version (none: first deployment)')
   p.add_argument('--candidate', type=int, required=True)
   p.add_argument('--steps', default='5,25,50,100')
+  p.add_argument('--pause-at-step', type=int,
+                 help='hold this step\'s weight for a sign-off (rollout.pause_at_step)')
+  p.add_argument('--signoff-deadline-hours', type=float)
   p.add_argument('--out', required=True)
   p.add_argument('--no-validate', action='store_true')
   args = p.parse_args(argv)
   plan = rollout_plan(args.name, args.storage_uri, args.stable, args.candidate,
-                      [float(s) for s in args.steps.split(',')], namespace=args.namespace)
+                      [float(s) for s in args.steps.split(',')], namespace=args.namespace,
+                      pause_at_step=args.pause_at_step,
+                      signoff_deadline_hours=args.signoff_deadline_hours)
   if not args.no_validate:
     for stage in plan:
       validate(stage.manifest)

@@ -24,7 +24,7 @@ def test_plan_has_a_manifest_per_step_promotion_and_rollback():
     assert type(obj).__name__ == 'V1beta1InferenceService'
     assert obj.metadata.name == 'credit-risk' and obj.metadata.namespace == 'ml'
     assert obj.spec.predictor.model.model_format.name == 'tensorflow'
-    assert obj.metadata.annotations['rollout.kserve.io/deploymentMode'] == 'Serverless'
+    assert obj.metadata.annotations['serving.kserve.io/deploymentMode'] == 'Serverless'
     pct = obj.spec.predictor.canary_traffic_percent
     uri = obj.spec.predictor.model.storage_uri
     if stage.name.startswith('canary-'):
@@ -104,10 +104,53 @@ def test_cli(tmp_path):
   out = str(tmp_path / 'plan')
   proc = subprocess.run(
       [sys.executable, '-m', 'rollout.kserve', '--name', 'credit-risk', '--stable', '1',
-       '--candidate', '2', '--storage-uri', URI, '--steps', '10,100', '--out', out],
+       '--candidate', '2', '--storage-uri', URI, '--steps', '10,100', '--out', out,
+       '--pause-at-step', '1'],
       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
       capture_output=True, text=True, timeout=120)
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert sorted(os.listdir(out)) == ['00-stable.yaml', '01-canary-10.yaml',
-                                     '02-canary-100.yaml', '03-promote.yaml',
-                                     '04-rollback.yaml', '05-restore.yaml', 'plan.json']
+                                     '02-pause-10.yaml', '03-canary-100.yaml',
+                                     '04-promote.yaml', '05-rollback.yaml', '06-restore.yaml',
+                                     'plan.json']
+
+
+def test_the_api_group_is_kserves_own():
+  import importlib  # pylint: disable=g-import-not-at-top
+  kserve.sdk_models()
+  constants = importlib.import_module('kserve.constants.constants')
+  manifest = kserve.rollout_plan('credit-risk', URI, 1, 2)[1].manifest
+  assert manifest['apiVersion'] == constants.KSERVE_V1BETA1 == 'serving.kserve.io/v1beta1'
+  assert 'serving.kserve.io/deploymentMode' in manifest['metadata']['annotations']
+
+
+def test_a_signoff_pause_holds_the_step_weight_until_the_decision(tmp_path):
+  plan = kserve.rollout_plan('credit-risk', URI, 1, 2, pause_at_step=2,
+                             signoff_deadline_hours=24)
+  names = [s.name for s in plan]
+  assert names == ['stable', 'canary-5', 'canary-25', 'pause-25', 'canary-50', 'canary-100',
+                   'promote', 'rollback', 'restore']
+  canary, pause = plan[2].manifest, plan[3].manifest
+  obj = kserve.validate(pause)
+  assert obj.spec.predictor.canary_traffic_percent == 25
+  # Applying the pause changes no traffic: the same spec as the step it holds.
+  assert pause['spec'] == canary['spec']
+  annotations = obj.metadata.annotations
+  assert annotations[kserve.PAUSE_ANNOTATION] == 'awaiting-signoff'
+  assert annotations[kserve.DEADLINE_ANNOTATION] == '24'
+  assert 'cli.signoff approve|reject' in annotations[kserve.RESUME_ANNOTATION]
+  kserve.write_plan(plan, str(tmp_path))
+  with open(tmp_path / 'plan.json') as f:
+    index = json.load(f)
+  assert index['pause'] == {
+      'stage': 'pause-25', 'file': '03-pause-25.yaml', 'hold_weight': 25.0,
+      'decide_with': kserve.SIGNOFF_COMMAND, 'resume_with': '04-canary-50.yaml',
+      'on_reject': ['rollback', 'restore'], 'on_deadline': ['rollback', 'restore'],
+      'deadline_hours': 24.0}
+  with open(tmp_path / '03-pause-25.yaml') as f:
+    assert kserve.validate(yaml.safe_load(f)).spec.predictor.canary_traffic_percent == 25
+  # At the last step, approval resumes with the promotion.
+  last = kserve.rollout_plan('credit-risk', URI, 1, 2, steps=[50, 100], pause_at_step=2)
+  assert [s.name for s in last][3:5] == ['pause-100', 'promote']
+  with pytest.raises(kserve.ManifestError, match='pause_at_step 3'):
+    kserve.rollout_plan('credit-risk', URI, 1, 2, steps=[50, 100], pause_at_step=3)

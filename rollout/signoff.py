@@ -3,7 +3,9 @@
 At the description's `rollout.pause_at_step` (after that step's guardrails
 held) the engine calls `checkpoint`: it writes the slice audit (rollout.audit,
 rollout.audit_report) for every candidate and, when `rollout.signoff` asks for
-a sign-off (always, or on_regression and a slice regressed), pauses:
+a sign-off (always, or on_regression and a slice regressed), pauses (a first
+deployment, in shadow mode, is audited by `audit_shadow` and never pauses:
+see there):
 
   * the server holds the step's canary weight by one lease that ends at the
     sign-off deadline. The lease is in the server's durable routing state, so
@@ -21,13 +23,13 @@ a sign-off (always, or on_regression and a slice regressed), pauses:
 """
 
 import dataclasses
-import json
 import os
 import time
 from typing import Any, Dict, List, Mapping, Optional
 
 import description
-from description.rollout_policy import RolloutPolicy
+import durable
+from description.rollout_policy import SIGNOFF_NEVER, RolloutPolicy
 from rollout import audit as audit_lib
 from rollout import audit_report
 from rollout.config import AWAITING_SIGNOFF, RolloutError, now_iso, weight_text
@@ -80,16 +82,12 @@ def pause_path(state_dir: str, model: str) -> str:
 
 def read_pause(state_dir: str, model: str) -> Optional[Pause]:
   path = pause_path(state_dir, model)
-  try:
-    with open(path, encoding='utf-8') as f:
-      data = json.load(f)
-  except FileNotFoundError:
+  data = durable.read_json(path, 'the pause record', SignoffError)
+  if data is durable.ABSENT:
     return None
-  except (OSError, ValueError) as e:
-    raise SignoffError(f'{path}: cannot read the pause record: {e}') from e
   try:
     return Pause(**data)
-  except TypeError as e:
+  except TypeError as e:  # not an object (e.g. `null`), or not a pause's fields
     raise SignoffError(f'{path}: not a pause record: {e}') from e
 
 
@@ -112,12 +110,14 @@ class SignoffPlan:
   evaluation_source: str = ''
 
 
-def audit_of(plan: SignoffPlan, rollout, index: int, weight: float, stable: int,
+def audit_of(plan: SignoffPlan, rollout, index: int, weight: float, stable: Optional[int],
              ledgers) -> audit_lib.Audit:
-  """The audit at this step: the evaluation's slices and the live answers so far."""
+  """The audit at this step: the evaluation's slices and the live answers so
+  far; without a stable version (a shadow), the candidate's figures alone."""
   spec = rollout.spec
-  answers = {'candidate': {k: r.class_id for k, r in ledgers[rollout.candidate].answers.items()},
-             'stable': {k: r.class_id for k, r in ledgers[stable].answers.items()}}
+  answers = {'candidate': {k: r.class_id for k, r in ledgers[rollout.candidate].answers.items()}}
+  if stable is not None:
+    answers['stable'] = {k: r.class_id for k, r in ledgers[stable].answers.items()}
   live = audit_lib.live_figures(answers, rollout.labels, {r.key: r.values for r in rollout.rows},
                                 spec.slice_columns, spec.rare_class_id)
   return audit_lib.build(
@@ -125,6 +125,21 @@ def audit_of(plan: SignoffPlan, rollout, index: int, weight: float, stable: int,
       tolerance=plan.policy.slice_tolerance, protected=spec.protected_attributes,
       tags=spec.tags, evaluation=plan.evaluation, live=live,
       evaluation_source=plan.evaluation_source)
+
+
+def audit_shadow(plan: SignoffPlan, rollout, ledger, result) -> None:
+  """The audit of a first deployment (shadow mode): written for the record,
+  never a pause. Nothing else could serve while it waited (the first loaded
+  version is stable), so there is no weight to hold and nothing to compare
+  against: no slice can regress, and a sign-off `always` asks for is noted."""
+  audit = audit_of(plan, rollout, 1, 0.0, None, {rollout.candidate: ledger})
+  paths = audit_report.write(audit, plan.out_dir)
+  result.audit = dict(paths, regressed=audit.regressed)
+  if plan.policy.signoff != SIGNOFF_NEVER:
+    result.notes.append(
+        f'audit written ({paths["html"]}); rollout.signoff is {plan.policy.signoff}, but a '
+        f'first deployment has no stable version to hold traffic for or compare with: '
+        f'no pause')
 
 
 def checkpoint(plan: SignoffPlan, rollout, lease, index: int, weight: float, stable: int,

@@ -27,6 +27,7 @@ import time
 from typing import Any, Dict, Iterator, Optional
 
 import description
+import durable
 from rollout import audit_report
 from rollout import replay
 from rollout import report
@@ -61,6 +62,10 @@ class Decision:
 
   def to_json(self) -> Dict[str, Any]:
     return dataclasses.asdict(self)
+
+  @classmethod
+  def from_json(cls, data: Dict[str, Any]) -> 'Decision':
+    return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
 
   def summary_line(self) -> str:
     return (f'candidate {self.candidate}: {self.verdict} by {self.reviewer} '
@@ -171,6 +176,15 @@ def decide(serving_root: str, model: str, verdict: str, reviewer: str, reason: s
   routing_store.write_json(record_path, dict(decision.to_json(), pause=pause.to_json()))
   signoff_lib.clear_pause(serving_root, model)
   return decision
+
+
+def read_decision(path: str) -> Decision:
+  """A decision file (`<decision dir>/signoff/signoff.json`)."""
+  data = durable.read_json(path, 'a sign-off decision', signoff_lib.SignoffError)
+  try:
+    return Decision.from_json(data)
+  except TypeError as e:  # absent, `null`, or missing fields
+    raise signoff_lib.SignoffError(f'{path}: not a sign-off decision: {e}') from e
 
 
 def pending(serving_root: str, model: str, candidate: Optional[int] = None) -> signoff_lib.Pause:

@@ -230,3 +230,139 @@ def test_rollout_section_errors_name_file_and_field():
                          ({'tolerance': 0.1}, 'rollout.')):
     with pytest.raises(description.DatasetSpecError, match=f'd.yaml: .*{field}'):
       description.parse(dict(raw, rollout=section), source='d.yaml')
+
+
+# --- rollouts by command: recorded in ML Metadata, and so are their sign-offs --
+def store_with_a_push(tmp_path, serving_root):
+  """A pipeline's store as the Pusher leaves it: Model -> Pusher -> PushedModel of version 2."""
+  from ml_metadata import metadata_store  # pylint: disable=g-import-not-at-top
+  path = str(tmp_path / 'pipeline.sqlite')
+  config = mlmd.ConnectionConfig()
+  config.sqlite.filename_uri = path
+  store = metadata_store.MetadataStore(config)
+  pipeline_type = store.put_context_type(mlmd.ContextType(name='pipeline'))
+  [pipeline] = store.put_contexts([mlmd.Context(type_id=pipeline_type, name='p')])
+  model = mlmd.Artifact(type_id=store.put_artifact_type(mlmd.ArtifactType(name='Model')),
+                        uri=str(tmp_path / 'Trainer' / 'model'), state=mlmd.Artifact.LIVE)
+  pushed = mlmd.Artifact(type_id=store.put_artifact_type(mlmd.ArtifactType(name='PushedModel')),
+                         uri=str(tmp_path / 'Pusher'), state=mlmd.Artifact.LIVE)
+  pushed.custom_properties['pushed'].int_value = 1
+  pushed.custom_properties['pushed_destination'].string_value = os.path.join(
+      serving_root, MODEL, '2')
+  pushed.custom_properties['pushed_version'].string_value = '2'
+  events = []
+  for key, kind in (('model', mlmd.Event.INPUT), ('pushed_model', mlmd.Event.OUTPUT)):
+    events.append(mlmd.Event(type=kind))
+    events[-1].path.steps.add().key = key
+  _, (model_id, pushed_id), _ = store.put_execution(
+      mlmd.Execution(type_id=store.put_execution_type(mlmd.ExecutionType(name='Pusher')),
+                     last_known_state=mlmd.Execution.COMPLETE),
+      [(model, events[0]), (pushed, events[1])], store.get_contexts_by_id([pipeline]))
+  return path, model_id, pushed_id
+
+
+def cli_rollout(tmp_path, serving_root, metadata, rollout_section, out_name='cli_out'):
+  from cli import rollout as rollout_cli  # pylint: disable=g-import-not-at-top
+  spec = dict(tu.TOY_DESCRIPTION, tags=['home_ownership'], rollout=rollout_section)
+  path = tmp_path / 'description.json'  # JSON is YAML
+  path.write_text(json.dumps(spec))
+  out = str(tmp_path / out_name)
+  code = rollout_cli.main([
+      '--serving-root', serving_root, '--model-name', MODEL, '--candidate', '2',
+      '--replay', str(tmp_path / 'held_out.csv'), '--description', str(path),
+      '--steps', '25,100', '--thresholds', '{"min_samples": 25}', '--concurrency', '2',
+      '--max-seconds-per-step', '60', '--out', out, '--metadata', metadata])
+  return code, out
+
+
+def paused_by_command(tmp_path, bank, rollout_section):
+  models, rows = bank
+  serving_root = tu.serving_root_with(str(tmp_path / 'serving'), models, {1: 'stable', 2: 'good'})
+  write_replay_csv(str(tmp_path / 'held_out.csv'), rows)
+  metadata, model_id, pushed_id = store_with_a_push(tmp_path, serving_root)
+  code, out = cli_rollout(tmp_path, serving_root, metadata, rollout_section)
+  assert code == 3  # paused
+  store = connection.open_store(metadata)
+  [rollout] = store.get_executions_by_type(signoff_record.ROLLOUT_EXECUTION_TYPE)
+  events = store.get_events_by_execution_ids([rollout.id])
+  [paused] = store.get_artifacts_by_type(type_names.ROLLOUT_DECISION)
+  assert {(e.artifact_id, values.event_key(e)) for e in events} == {
+      (pushed_id, 'pushed_model'), (paused.id, 'rollout_decision')}
+  assert paused.uri == out and values.property_value(paused, 'decision') == 'awaiting_signoff'
+  assert values.property_value(paused, 'audit_report') == os.path.join(out, 'audit.html')
+  return serving_root, metadata, model_id, paused
+
+
+@pytest.mark.parametrize('verdict,code,outcome', [('approve', 0, 'promoted'),
+                                                  ('reject', 1, 'rolled_back')])
+def test_a_pause_by_cli_rollout_is_decided_and_recorded_with_the_model(
+    tmp_path, bank, capsys, verdict, code, outcome):
+  from cli import provenance as provenance_cli  # pylint: disable=g-import-not-at-top
+  serving_root, metadata, model_id, paused = paused_by_command(
+      tmp_path, bank, {'signoff': 'always'})
+
+  assert sign_off(serving_root, metadata, verdict, '--reviewer', 'Ada Product',
+                  '--reason', 'seen the slices') == code
+
+  store = connection.open_store(metadata)
+  [execution] = store.get_executions_by_type(signoff_record.EXECUTION_TYPE)
+  assert values.property_value(execution, 'verdict') == signoff_decision.VERDICTS[verdict]
+  assert values.property_value(execution, 'outcome') == outcome
+  [paused] = store.get_artifacts_by_id([paused.id])
+  assert values.property_value(paused, 'signoff_reviewer') == 'Ada Product'
+  capsys.readouterr()
+  assert provenance_cli.main(['model', str(model_id), '--metadata', metadata]) == 0
+  shown = capsys.readouterr().out
+  assert (f'awaiting_signoff; sign-off {signoff_decision.VERDICTS[verdict]} by Ada Product'
+          in shown), shown
+  assert f'{outcome}; sign-off' in shown  # the outcome artifact, after the decision
+
+
+def test_an_expiry_settled_by_the_next_cli_rollout_is_recorded(tmp_path, bank, capsys):
+  serving_root, metadata, _, paused = paused_by_command(
+      tmp_path, bank, {'signoff': 'always', 'deadline_hours': 1})
+  pause_file = signoff_lib.pause_path(serving_root, MODEL)
+  with open(pause_file) as f:
+    record = json.load(f)
+  record['deadline'] = time.time() - 1  # the hour has passed
+  routing_store.write_json(pause_file, record)
+
+  code, _ = cli_rollout(tmp_path, serving_root, metadata, {'signoff': 'always'}, 'again')
+
+  assert 'expired sign-off settled first' in capsys.readouterr().out
+  # Rolled out again on purpose, the candidate pauses again for its own sign-off.
+  assert code == 3 and signoff_lib.read_pause(serving_root, MODEL).decision_dir.endswith('again')
+  store = connection.open_store(metadata)
+  [execution] = store.get_executions_by_type(signoff_record.EXECUTION_TYPE)
+  assert values.property_value(execution, 'verdict') == 'expired'
+  assert values.property_value(execution, 'outcome') == 'rolled_back'
+  [paused] = store.get_artifacts_by_id([paused.id])
+  assert values.property_value(paused, 'signoff_verdict') == 'expired'
+
+
+def test_a_first_deployment_in_shadow_is_audited_too_without_a_pause(tmp_path, bank):
+  models, rows = bank
+  serving_root = tu.serving_root_with(str(tmp_path / 'serving'), models, {7: 'good'})
+  # A first deployment's evaluation has no baseline: the candidate's figures alone.
+  offline = {'overall': {'candidate': figures(0.82)},
+             'home_ownership=RENT': {'candidate': figures(0.61)}}
+  plan = signoff_lib.SignoffPlan(policy=policy('always'), out_dir=str(tmp_path / 'decision'),
+                                 replay_source='rows', evaluation=offline,
+                                 evaluation_source='first evaluation')
+  config = config_lib.RolloutConfig(thresholds=Thresholds(min_samples=25), concurrency=2,
+                                    max_seconds_per_step=60.0)
+  result = engine.run_rollout(MODEL, 7, rows, SPEC, config, serving_root=serving_root,
+                              signoff=plan)
+
+  assert (result.mode, result.decision) == ('shadow', config_lib.PROMOTED), result.reason
+  assert signoff_lib.read_pause(serving_root, MODEL) is None
+  assert any('first deployment' in n and 'no pause' in n for n in result.notes)
+  with open(result.audit['json']) as f:
+    page = json.load(f)
+  assert page['stable'] is None and page['regressed'] == [] and page['weight'] == 0.0
+  rent = [s for s in page['slices'] if s['slice'] == 'home_ownership=RENT'][0]
+  assert rent['evaluation']['candidate']['metrics']['accuracy'] == 0.61
+  assert set(rent['live']) == {'candidate'}  # the shadow's own answers, joined to labels
+  assert rent['live']['candidate']['examples'] > 0
+  with open(result.audit['html']) as f:
+    assert 'a first deployment' in f.read()

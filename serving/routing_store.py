@@ -16,7 +16,6 @@ could put a rejected version back into service.
 """
 
 import dataclasses
-import json
 import os
 from typing import Any, Dict, Mapping, Optional
 
@@ -80,14 +79,8 @@ def state_path(state_dir: str, model: str) -> str:
 
 def read(path: str) -> Optional[SavedRouting]:
   """The saved state, or None if there is none yet."""
-  try:
-    with open(path, encoding='utf-8') as f:
-      data = json.load(f)
-  except FileNotFoundError:
-    return None
-  except (OSError, ValueError) as e:
-    raise RoutingStateError(f'{path}: cannot read the routing state: {e}') from e
-  return SavedRouting.from_json(data, path)
+  data = durable.read_json(path, 'the routing state', RoutingStateError)
+  return None if data is durable.ABSENT else SavedRouting.from_json(data, path)
 
 
 def write(path: str, state: SavedRouting) -> None:

@@ -34,7 +34,9 @@ def fast_description(path: str) -> str:
   The tests need a blessed model in the serving directory, not a good one:
   two epochs, a relaxed blessing floor, and no slices (the Evaluator's cost
   grows with them), no labelers. Columns, label, splits and validation are
-  unchanged.
+  unchanged. The `scoring` section puts TFX's BulkInferrer into the full runs
+  (the test split, a tenth of the span): tests/bulk_scoring_test.py reads its
+  InferenceResult.
   """
   with open(configs.DEFAULT_DESCRIPTION) as f:
     raw = yaml.safe_load(f)
@@ -45,6 +47,7 @@ def fast_description(path: str) -> str:
   raw['training'].update(epochs=2, early_stopping_patience=1)
   raw['evaluation'] = {'min_accuracy': 0.5, 'min_rare_class_recall': 0.0,
                        'fairness_thresholds': [0.5]}
+  raw['scoring'] = {'split': 'test'}
   with open(path, 'w') as f:
     yaml.safe_dump(raw, f, sort_keys=False)
   return path

@@ -151,8 +151,11 @@ def test_description_parameter_and_remote_server_flag():
 def run_pipeline(tmp_path, bank, dataset_description=SPEC.to_config()):
   """A real LocalDagRunner run: Importers stand in for ExampleGen and Pusher."""
   _, rows = bank
-  model_dir = serving_dir(tmp_path, bank, {1: 'stable', 2: 'good'})
-  examples = write_examples(str(tmp_path / 'examples'), rows)
+  model_dir = os.path.join(str(tmp_path / 'serving'), MODEL)
+  examples = str(tmp_path / 'examples')
+  if not os.path.exists(model_dir):  # else: the same pipeline and store, run again
+    serving_dir(tmp_path, bank, {1: 'stable', 2: 'good'})
+    write_examples(examples, rows)
   props = pushed_props(model_dir, 2)
   pushed = tfx.dsl.Importer(source_uri=props['pushed_destination'],
                             artifact_type=standard_artifacts.PushedModel,
@@ -201,7 +204,8 @@ def test_executor_records_awaiting_signoff_and_ends(tmp_path, bank):
   examples = write_examples(str(tmp_path / 'examples'), rows)
   spec = dict(tu.TOY_DESCRIPTION, rollout={'signoff': 'always', 'deadline_hours': 2})
   out = run_executor(tmp_path, pushed_props(model_dir, 2), examples,
-                     dataset_description={'source': 'toy', 'description': spec})
+                     dataset_description={'source': 'toy', 'description': spec},
+                     kserve_storage_uri='gs://models/credit_risk/{version}')
   assert out.get_string_custom_property('decision') == 'awaiting_signoff'
   assert out.get_int_custom_property('step') == 1
   assert out.get_string_custom_property('signoff_deadline').endswith('Z')
@@ -211,6 +215,12 @@ def test_executor_records_awaiting_signoff_and_ends(tmp_path, bank):
   assert pause.replay_kind == 'examples' and pause.decision_dir == out.uri
   saved = routing_store.read(routing_store.state_path(os.path.dirname(model_dir), MODEL))
   assert saved.labels.get('canary') == 2 and saved.canary_weight == 25.0
+  # The cluster's plan holds the same weight until the decision.
+  with open(os.path.join(out.uri, 'kserve', 'plan.json')) as f:
+    plan = json.load(f)
+  assert [s['stage'] for s in plan['stages']][:4] == ['stable', 'canary-25', 'pause-25',
+                                                      'canary-100']
+  assert (plan['pause']['hold_weight'], plan['pause']['deadline_hours']) == (25.0, 2.0)
   # Another rollout would take the paused canary: refused until a decision.
   with pytest.raises(signoff_lib.SignoffError, match='awaits a sign-off'):
     run_executor(tmp_path / 'again', pushed_props(model_dir, 2), examples)
@@ -243,3 +253,38 @@ def test_signoff_of_a_pipeline_pause_is_recorded_with_the_run(tmp_path, bank):
                           if c.name != 'rollout_test.CanaryRollout'}
   saved = routing_store.read(routing_store.state_path(os.path.dirname(model_dir), MODEL))
   assert saved.labels == {'stable': 1} and 2 in saved.rejected
+
+
+def test_an_expiry_settled_by_the_next_pipeline_run_is_recorded_with_the_paused_rollout(
+    tmp_path, bank):
+  """The next run's CanaryRollout settles the expired pause; the run's end
+  (local_runner, as here) records it in ML Metadata as a SignOff."""
+  from metadata import connection  # pylint: disable=g-import-not-at-top
+  from metadata import values  # pylint: disable=g-import-not-at-top
+  from rollout import signoff as signoff_lib  # pylint: disable=g-import-not-at-top
+  from rollout import signoff_record  # pylint: disable=g-import-not-at-top
+  spec = {'source': 'toy', 'description': dict(tu.TOY_DESCRIPTION,
+                                               rollout={'signoff': 'always'})}
+  metadata_path, model_dir = run_pipeline(tmp_path, bank, spec)
+  serving_root = os.path.dirname(model_dir)
+  pause_file = signoff_lib.pause_path(serving_root, MODEL)
+  with open(pause_file) as f:
+    pause = json.load(f)
+  pause['deadline'] = 1.0  # long past: nobody decided in time
+  routing_store.write_json(pause_file, pause)
+
+  run_pipeline(tmp_path, bank, spec)
+  [recorded] = signoff_record.record_settled(metadata_path)
+
+  store = connection.open_store(metadata_path)
+  first, second = sorted(store.get_artifacts_by_type(artifacts.RolloutDecision.TYPE_NAME)
+                         , key=lambda a: a.id)[:2]
+  assert values.property_value(second, signoff_record.SETTLED_PROPERTY) == os.path.join(
+      first.uri, 'signoff', 'signoff.json')
+  [execution] = store.get_executions_by_id([recorded['execution']])
+  assert values.property_value(execution, 'verdict') == 'expired'
+  assert recorded['paused_artifact'] == first.id
+  [first] = store.get_artifacts_by_id([first.id])
+  assert values.property_value(first, 'signoff_verdict') == 'expired'
+  assert 'sign-off expired by nobody' in signoff_record.summary(values.properties_of(first))
+  assert signoff_record.record_settled(metadata_path) == []  # once only

@@ -43,16 +43,20 @@ def _figures(rows, key, model: str, rare_class_id: Optional[int], fpr: Optional[
 
 
 def from_rows(rows: Sequence[tfma_rows.MetricRow], spec) -> Dict[str, Dict[str, audit.Figures]]:
-  """slice label -> {'candidate', 'stable'} -> Figures, over the slice columns."""
+  """slice label -> {'candidate', 'stable'} -> Figures, over the slice columns.
+
+  Without a baseline (a first deployment: nothing blessed before) the
+  Evaluator scored the candidate alone (model name ''): its figures are
+  shown, with nothing to compare them against.
+  """
   fpr, fnr = _fi_name(rows, 'false_positive_rate'), _fi_name(rows, 'false_negative_rate')
-  if not any(r.model == 'baseline' for r in rows):
-    return {}  # no stable model to compare with (a first deployment)
+  roles = ROLES if any(r.model == 'baseline' for r in rows) else (('', 'candidate'),)
   columns = set(spec.slice_columns)
   keys = {r.slice for r in rows if len(r.slice) <= 1 and all(c in columns for c, _ in r.slice)}
   found = {}
   for key in keys:
     pair = {}
-    for model, role in ROLES:
+    for model, role in roles:
       figures = _figures(rows, key, model, spec.rare_class_id, fpr, fnr)
       if figures is not None:
         pair[role] = figures

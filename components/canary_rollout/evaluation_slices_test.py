@@ -39,5 +39,13 @@ def test_candidate_and_baseline_per_slice_column():
   assert built.regressed == ['home_ownership=RENT']
 
 
-def test_no_baseline_means_nothing_to_compare():
-  assert evaluation_slices.from_rows(rows_for((), 'candidate', 0.8, 0.6, 0.1), SPEC) == {}
+def test_without_a_baseline_the_candidate_is_shown_alone_and_nothing_regresses():
+  rent = (('home_ownership', 'RENT'),)
+  found = evaluation_slices.from_rows(rows_for((), '', 0.8, 0.6, 0.1) +
+                                      rows_for(rent, '', 0.3, 0.1, 0.5), SPEC)
+  assert {k: set(v) for k, v in found.items()} == {'overall': {'candidate'},
+                                                    'home_ownership=RENT': {'candidate'}}
+  assert found['home_ownership=RENT']['candidate'].metrics[audit.ACCURACY] == 0.3
+  built = audit.build('m', 2, None, step=1, weight=0, created='t', tolerance=0.05,
+                      protected=[], tags=['home_ownership'], evaluation=found, live={})
+  assert built.regressed == []

@@ -17,10 +17,12 @@ from tfx.types import artifact_utils
 
 import description
 from components.canary_rollout import evaluation_slices
+from metadata import record as mlmd_record
 from rollout import replay
 from rollout import report
 from rollout import signoff as signoff_lib
 from rollout import signoff_decision
+from rollout import signoff_record
 from rollout.config import (DEFAULT_STEPS, NOT_PUSHED, RolloutConfig, RolloutError,
                             RolloutResult, now_iso, thresholds_for)
 from rollout.engine import run_rollout
@@ -39,34 +41,15 @@ def _split_dir(examples: types.Artifact, split: str) -> Optional[str]:
   return artifact_utils.get_split_uri([examples], split)
 
 
-def _record(output: types.Artifact, result: RolloutResult) -> None:
+def _record(output: types.Artifact, result: RolloutResult,
+            settled: Optional[signoff_decision.Decision] = None) -> None:
   paths = report.write_report(result, output.uri)
-  compact = [{
-      'step': s['step'], 'weight': s['weight'], 'requests': s['requests'],
-      'stable': s.get('stable'), 'canary': s.get('canary'),
-      'checks': {c['name']: c['status'] for c in s['checks']},
-  } for s in result.steps]
-  output.set_string_custom_property('decision', result.decision)
-  output.set_int_custom_property('step', int(result.step))
-  output.set_float_custom_property('step_weight', float(result.step_weight or 0.0))
-  output.set_string_custom_property('reason', result.reason)
-  output.set_string_custom_property('mode', result.mode or '')
-  output.set_string_custom_property('model_name', result.model)
-  output.set_string_custom_property(
-      'candidate_version', '' if result.candidate is None else str(result.candidate))
-  output.set_string_custom_property(
-      'stable_before', '' if result.stable_before is None else str(result.stable_before))
-  output.set_string_custom_property(
-      'stable_after', '' if result.stable_after is None else str(result.stable_after))
-  output.set_string_custom_property('metrics', json.dumps(compact, default=str))
-  output.set_string_custom_property('report', paths['html'])
-  if result.audit:
-    output.set_string_custom_property('audit_report', result.audit['html'])
-    output.set_string_custom_property('audit_report_sha256', result.audit['sha256'])
-    output.set_string_custom_property('regressed_slices', json.dumps(result.audit['regressed']))
-  if result.signoff:
-    output.set_string_custom_property('signoff_deadline', result.signoff['deadline'])
-    output.set_string_custom_property('signoff_pause_record', result.signoff['pause_record'])
+  properties = signoff_record.decision_properties(result, paths['html'])
+  if settled is not None:
+    # This executor cannot write ML Metadata: the run's end (or the next
+    # cli.signoff) records the expiry it settled, from this property.
+    properties[signoff_record.SETTLED_PROPERTY] = settled.record_path
+  mlmd_record.set_properties(output.mlmd_artifact, properties)
 
 
 def _replay_rows(input_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any],
@@ -164,19 +147,24 @@ class Executor(base_executor.BaseExecutor):
     if settled is not None:
       result.notes.append(f'an expired sign-off was settled first: {settled.summary_line()} '
                           f'({settled.record_path})')
-    _record(output, result)
+    _record(output, result, settled)
     if exec_properties.get('kserve_storage_uri'):
-      _write_kserve_plan(output, result, exec_properties['kserve_storage_uri'], config)
+      _write_kserve_plan(output, result, exec_properties['kserve_storage_uri'], config,
+                         spec.rollout)
     logging.info('CanaryRollout: %s', result.summary_line())
 
 
 def _write_kserve_plan(output: types.Artifact, result: RolloutResult,
-                       storage_uri: str, config: RolloutConfig) -> None:
-  """The same plan for a cluster: KServe manifests under <output>/kserve/."""
+                       storage_uri: str, config: RolloutConfig, policy) -> None:
+  """The same plan for a cluster: KServe manifests under <output>/kserve/,
+  holding at the pause step when this candidate needs a sign-off."""
   from rollout import kserve  # pylint: disable=g-import-not-at-top
   name = result.model.lower().replace('_', '-')
+  pause = policy.requires_signoff(bool(result.audit.get('regressed')))
   plan = kserve.rollout_plan(name, storage_uri, result.stable_before, result.candidate,
-                             [float(s) for s in config.steps])
+                             [float(s) for s in config.steps],
+                             pause_at_step=policy.pause_at_step if pause else None,
+                             signoff_deadline_hours=policy.deadline_hours if pause else None)
   for stage in plan:
     kserve.validate(stage.manifest)
   kserve.write_plan(plan, os.path.join(output.uri, 'kserve'))
