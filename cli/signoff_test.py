@@ -4,8 +4,8 @@ import time
 
 import pytest
 
+import durable
 from cli import signoff as signoff_cli
-from rollout import audit_report
 from rollout import signoff as signoff_lib
 from rollout import signoff_decision
 from serving import routing_store
@@ -19,7 +19,7 @@ def write_pause(root, tmp_path, **kw):
   fields = dict(model=MODEL, candidate=2, stable=1, step=1, weight=25.0,
                 remaining_steps=[100.0], paused_at='t', deadline=time.time() + 3600,
                 required_by='always', regressed=[], audit_html=str(page),
-                audit_json='', audit_sha256=audit_report.sha256_of(str(page)),
+                audit_json='', audit_sha256=durable.sha256_of(str(page)),
                 decision_dir=str(tmp_path / 'decision'), config={}, description='{}',
                 replay_source='', replay_kind='csv')
   fields.update(kw)

@@ -12,6 +12,7 @@ content, or an error naming the file. Imports nothing of this project
 (layer 0).
 """
 
+import hashlib
 import json
 import os
 import tempfile
@@ -81,3 +82,12 @@ def read_json(path: str, what: str, error: Type[Exception] = ValueError) -> Any:
     return ABSENT
   except (OSError, ValueError) as e:
     raise error(f'{path}: cannot read {what}: {e}') from e
+
+
+def sha256_of(path: str) -> str:
+  """The file's content hash, read in blocks so a large file costs no memory."""
+  digest = hashlib.sha256()
+  with open(path, 'rb') as f:
+    for block in iter(lambda: f.read(1 << 20), b''):
+      digest.update(block)
+  return digest.hexdigest()

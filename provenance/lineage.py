@@ -24,6 +24,7 @@ import dataclasses
 import os
 from typing import Dict, Iterable, List, Optional, Sequence, Set
 
+import durable
 from metadata import store as mlmd
 from metadata import values
 from provenance import record
@@ -238,7 +239,7 @@ class Lineage:
     for path in files:
       rel = os.path.relpath(path, base) if base else path
       listed[rel] = DataFile(rel, os.path.getsize(path), recorded.get(rel),
-                             record.sha256_of(path))
+                             durable.sha256_of(path))
     for rel, digest in recorded.items():
       listed.setdefault(rel, DataFile(rel, None, digest, None))
     patterns = sources.split_patterns(props)

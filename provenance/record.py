@@ -18,12 +18,12 @@ is kept in FINISHED_MS_PROPERTY first, and run_summary reads that when set.
 """
 
 import dataclasses
-import hashlib
 import json
 import os
 import subprocess
 from typing import Dict, List, Optional, Sequence
 
+import durable
 from metadata import connection
 from metadata import run_summary
 from metadata import values
@@ -79,21 +79,13 @@ def code_version(repo: str = REPO_ROOT) -> CodeVersion:
   return CodeVersion(commit.strip(), bool(changed), len(changed))
 
 
-def sha256_of(path: str) -> str:
-  digest = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for block in iter(lambda: f.read(1 << 20), b''):
-      digest.update(block)
-  return digest.hexdigest()
-
-
 def file_hashes(files: Sequence[str], root: str) -> Dict[str, str]:
   """Content hashes keyed by path relative to the data root.
 
   ExampleGen's own fingerprint is size and mtime only, so a file rewritten
   with the same size in the same second looks unchanged; a hash does not.
   """
-  return {os.path.relpath(f, root): sha256_of(f) for f in sorted(files)}
+  return {os.path.relpath(f, root): durable.sha256_of(f) for f in sorted(files)}
 
 
 @dataclasses.dataclass

@@ -4,24 +4,16 @@ The sign-off records the HTML page's SHA-256: what the reviewer saw, checked
 again when the decision is taken.
 """
 
-import hashlib
 import json
 import os
 from typing import Dict
 
+import durable
 import reports
 from rollout import audit as audit_lib
 
 HTML = 'audit.html'
 JSON = 'audit.json'
-
-
-def sha256_of(path: str) -> str:
-  digest = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for block in iter(lambda: f.read(1 << 16), b''):
-      digest.update(block)
-  return digest.hexdigest()
 
 
 def _page(audit: audit_lib.Audit) -> Dict[str, object]:
@@ -48,4 +40,4 @@ def write(audit: audit_lib.Audit, out_dir: str) -> Dict[str, str]:
   with open(json_path, 'w', encoding='utf-8') as f:
     json.dump(audit.to_json(), f, indent=1, allow_nan=False)
   html = reports.write(os.path.join(out_dir, HTML), 'audit.html.j2', **_page(audit))
-  return {'json': json_path, 'html': html, 'sha256': sha256_of(html)}
+  return {'json': json_path, 'html': html, 'sha256': durable.sha256_of(html)}

@@ -28,7 +28,6 @@ from typing import Any, Dict, Iterator, Optional
 
 import description
 import durable
-from rollout import audit_report
 from rollout import replay
 from rollout import report
 from rollout import signoff as signoff_lib
@@ -202,7 +201,7 @@ def pending(serving_root: str, model: str, candidate: Optional[int] = None) -> s
 
 def _report_hash(pause: signoff_lib.Pause) -> str:
   try:
-    return audit_report.sha256_of(pause.audit_html)
+    return durable.sha256_of(pause.audit_html)
   except OSError:
     return ''
 

@@ -10,11 +10,11 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2 as mlmd
 
 import description
+import durable
 from cli import signoff as signoff_cli
 from metadata import connection
 from metadata import values
 from rollout import audit as audit_lib
-from rollout import audit_report
 from rollout import config as config_lib
 from rollout import engine
 from rollout import signoff as signoff_lib
@@ -118,7 +118,7 @@ def assert_paused(serving_root, result):
   assert abs(saved.canary_lease_until - (time.time() + 24 * 3600)) < 120
   pause = signoff_lib.read_pause(serving_root, MODEL)
   assert (pause.candidate, pause.stable, pause.remaining_steps) == (2, 1, [100.0])
-  assert pause.audit_sha256 == audit_report.sha256_of(result.audit['html'])
+  assert pause.audit_sha256 == durable.sha256_of(result.audit['html'])
   with open(result.audit['json']) as f:
     page = json.load(f)
   rent = [s for s in page['slices'] if s['slice'] == 'home_ownership=RENT'][0]
