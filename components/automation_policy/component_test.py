@@ -158,6 +158,8 @@ def test_the_pipeline_chooses_the_band_before_pushing_only_when_described():
     return {n.id for n in nodes[node].upstream_nodes}
 
   assert 'AutomationPolicy' in upstream('Pusher')
+  # The band travels into the pushed version directory (serving/automation.py).
+  assert nodes['Pusher'].inputs['automation_policy'].producer_component_id == 'AutomationPolicy'
   assert upstream('AutomationPolicy') >= {'Evaluator', 'Trainer'}
   nodes = {c.id: c for c in _pipeline(description.load(configs.DEFAULT_DESCRIPTION)).components}
   assert 'AutomationPolicy' not in nodes and 'AutomationPolicy' not in upstream('Pusher')
