@@ -133,3 +133,16 @@ def join(log_dir: str, label_set: LabelSet, spec: description.DatasetSpec,
     skipped.add('labels for unknown request keys (no logged request)', key)
   predictions = sorted(latest.values(), key=lambda p: (p.ts, p.version, p.key))
   return Joined(predictions, skipped, records, len(unknown))
+
+
+def deferred_keys(log_dir: str, model: str) -> List[str]:
+  """Request keys whose case the model deferred to a person, oldest first: the
+  cases that get a person's decision (their label) before any other."""
+  keys: Dict[str, None] = {}
+  for rec in request_log.RequestLogReader(log_dir).records(model=model):
+    automation = rec.get('automation')
+    key = rec.get('request_key')
+    if (isinstance(automation, dict) and automation.get('decision') == 'deferred' and
+        key not in (None, '') and rec.get('role') != 'shadow'):
+      keys[str(key)] = None
+  return list(keys)
