@@ -57,6 +57,7 @@ def report_lines(spec: description.DatasetSpec,
       lines.append(f'  recall {c + rare:<15}{_fmt(r.overall.recall[c])}  '
                    f'precision {_fmt(r.overall.precision[c])}')
     if r.deferred_any:  # partial automation: the model's cases and the people's
+      lines.append(f'  deferred to a person {_fmt(r.deferral)} (of the logged cases)')
       for decision, name in (('decided', 'automated'), ('deferred', 'deferred')):
         q = r.by_decision.get(decision)
         lines.append(f'  {name:<10} accuracy   {_fmt(q.accuracy) if q else "n/a (none)"}')
@@ -65,7 +66,7 @@ def report_lines(spec: description.DatasetSpec,
               if spec.rare_class else '')
       split = ''
       if r.deferred_any:
-        split = ''.join(
+        split = f', deferral rate {_fmt(r.slice_deferral[(column, value)])}' + ''.join(
             f', {name} {_fmt(r.slices_by_decision[(column, value, d)].accuracy)}'
             for d, name in (('decided', 'automated'), ('deferred', 'deferred'))
             if (column, value, d) in r.slices_by_decision)
@@ -184,6 +185,7 @@ def _write_and_record(args, metadata_path, spec, model, results, skipped, since,
                  'slices': [{'column': c, 'value': v, **q.to_dict()}
                             for (c, v), q in r.slices.items()],
                  'by_decision': {d: q.to_dict() for d, q in r.by_decision.items()},
+                 'deferral': r.deferral.to_dict() if r.deferral else None,
                  'slices_by_decision': [
                      {'column': c, 'value': v, 'decision': d, **q.to_dict()}
                      for (c, v, d), q in r.slices_by_decision.items()],

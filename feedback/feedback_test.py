@@ -222,10 +222,18 @@ def test_accuracy_of_automated_and_deferred_decisions_per_slice(tmp_path, credit
   assert (v3.by_decision['deferred'].accuracy.successes, v3.by_decision['deferred'].n) == (1, 3)
   assert v3.slices_by_decision[('gender', 'female', 'decided')].accuracy.value == 1.0
   assert v3.slices_by_decision[('gender', 'male', 'deferred')].accuracy.value == 0.5
+  assert (v3.deferral.successes, v3.deferral.n) == (3, 6)
+  assert v3.slice_deferral[('gender', 'male')].value == pytest.approx(2 / 3)
   lines = labels_cli.report_lines(credit_spec, [v3])
   assert '  automated  accuracy   0.667 [0.208, 0.939] of 3' in lines
+  text = export.exposition(export.registry_for(credit_spec, 'credit_risk', [v3]))
+  assert ('live_deferral_rate{model="credit_risk",slice="gender",value="male",version="3"} '
+          '0.6666666666666666') in text
+  assert ('live_decision_accuracy{decision="deferred",model="credit_risk",slice="overall",'
+          'value="",version="3"} 0.3333333333333333') in text
   assert any(line.startswith('  gender=male: accuracy') and ', automated 0.000' in line and
-             ', deferred 0.500' in line for line in lines), lines
+             ', deferred 0.500' in line and ', deferral rate 0.667' in line
+             for line in lines), lines
 
 
 def test_without_deferrals_the_report_is_as_before(log_dir, labels_csv, credit_spec):
@@ -233,3 +241,5 @@ def test_without_deferrals_the_report_is_as_before(log_dir, labels_csv, credit_s
   results = quality.by_version(got.predictions, credit_spec.classes, credit_spec.slice_columns)
   assert not any(r.deferred_any for r in results)
   assert not any('automated' in line for line in labels_cli.report_lines(credit_spec, results))
+  assert 'live_deferral_rate{' not in export.exposition(
+      export.registry_for(credit_spec, 'credit_risk', results))

@@ -94,11 +94,14 @@ class VersionQuality:
   by_decision: Dict[str, Quality] = dataclasses.field(default_factory=dict)
   slices_by_decision: Dict[Tuple[str, str, str], Quality] = dataclasses.field(
       default_factory=dict)
+  # Share of logged cases (labelled or not) deferred to a person; per slice.
+  deferral: Optional[Proportion] = None
+  slice_deferral: Dict[Tuple[str, str], Proportion] = dataclasses.field(default_factory=dict)
 
   @property
   def deferred_any(self) -> bool:
     """Whether any case was deferred (else the split adds nothing: level full)."""
-    return 'deferred' in self.by_decision
+    return self.deferral is not None and self.deferral.successes > 0
 
 
 def by_version(predictions: Sequence[Prediction], classes: Sequence[str],
@@ -123,6 +126,11 @@ def by_version(predictions: Sequence[Prediction], classes: Sequence[str],
           slices[(column, p.slices[column])].append((p.actual, p.predicted))
           slice_decisions[(column, p.slices[column], p.decision)].append(
               (p.actual, p.predicted))
+    slice_cases: Dict[Tuple[str, str], List[bool]] = collections.defaultdict(list)
+    for p in group:
+      for column in slice_columns:
+        if column in p.slices:
+          slice_cases[(column, p.slices[column])].append(p.decision == 'deferred')
     out.append(VersionQuality(
         version=version,
         overall=quality(((p.actual, p.predicted) for p in labelled), classes),
@@ -130,5 +138,7 @@ def by_version(predictions: Sequence[Prediction], classes: Sequence[str],
         awaiting_labels=len(group) - len(labelled),
         by_decision={k: quality(v, classes) for k, v in sorted(decisions.items())},
         slices_by_decision={k: quality(v, classes)
-                            for k, v in sorted(slice_decisions.items())}))
+                            for k, v in sorted(slice_decisions.items())},
+        deferral=wilson(sum(p.decision == 'deferred' for p in group), len(group)),
+        slice_deferral={k: wilson(sum(v), len(v)) for k, v in sorted(slice_cases.items())}))
   return out
