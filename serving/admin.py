@@ -42,7 +42,8 @@ TOKEN_FILE_NAME = 'admin.token'
 
 ADMIN_RE = re.compile(
     r'^/v1/admin/models/(?P<name>[^/:]+)'
-    r'(?:/(?P<action>routing|labels|canary|shadow|promote|rollback|abort_canary|reject|scan|automation)'
+    r'(?:/(?P<action>routing|labels|canary|shadow|promote|rollback|abort_canary|reject|scan'
+    r'|automation)'
     r'|/versions/(?P<version>[^/:]+):(?P<vaction>load|unload))/?$')
 
 

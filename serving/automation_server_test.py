@@ -16,7 +16,8 @@ import pytest
 from analysis import automation_band
 from components.automation_policy import executor as policy_executor
 import description
-from scoring.conftest import random_rows, serving_dir, HEADER  # noqa: F401 pylint: disable=unused-import
+from scoring.conftest import HEADER, random_rows  # noqa: F401
+from scoring.conftest import serving_dir  # noqa: F401 pylint: disable=unused-import
 from models.conftest import tiny_spec, tiny_transform  # noqa: F401 pylint: disable=unused-import
 from serving import automation
 from serving import routing_store
@@ -111,7 +112,8 @@ def test_partial_defers_exactly_the_cases_below_the_band_and_survives_a_restart(
     count = re.search(r'serving_automation_decisions_total\{decision="deferred",level="partial",'
                       r'model="tiny",rule="below_band",version="1"\} (\S+)', metrics)
     assert count and float(count.group(1)) == deferred.sum(), metrics
-    assert 'serving_automation_expected_deferral_rate{bound="high",model="tiny",version="1"}' in metrics
+    assert ('serving_automation_expected_deferral_rate{bound="high",model="tiny",'
+            'version="1"}') in metrics
     assert 'serving_automation_level{level="partial",model="tiny"} 1.0' in metrics
 
     # Version 2 has no band: asked for directly under partial, a person decides.

@@ -2,8 +2,8 @@
 
 One small JSON file per model, `<state_dir>/<model>.routing.json`: labels,
 canary weight and its lease, shadow version, rejected versions (with the
-reason), the automation level (absent in older files: `full`). The server writes it after every routing change and restores it at
-start, so a decision (a promotion, a rollback) survives a restart or a
+reason), the automation level (absent in older files: `full`). The server
+writes it after every routing change and restores it at start, so a decision (a promotion, a rollback) survives a restart or a
 `kill -9`; the in-process and remote rollout paths both go through a server,
 so they share it.
 

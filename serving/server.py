@@ -258,7 +258,7 @@ class ModelServer:
     def listener(version, ok, message, seconds, _name=name):
       del message, seconds
       metrics.observe_load(_name, version, ok)
-      loaded = served.store.get(version) if ok else None
+      loaded = served.store.get(version) if ok else None  # `served` exists by any load
       if loaded is not None:
         metrics.automation.observe_policy(_name, str(version), loaded.automation_policy)
 
@@ -270,7 +270,8 @@ class ModelServer:
                        smoke_instances=self.smoke_instances,
                        settle_seconds=self.settle_seconds, listener=listener)
     router = Router(name, store.is_available, lambda: self._latest_routable(name),
-                    on_change=on_change, persist=lambda s: routing_store.write(state_file, _saved(s)))
+                    on_change=on_change,
+                    persist=lambda s: routing_store.write(state_file, _saved(s)))
     served = ServedModel(name, store, router)
     with self._models_lock:
       if name in self._models:
