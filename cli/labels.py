@@ -56,10 +56,21 @@ def report_lines(spec: description.DatasetSpec,
       rare = ' (rare)' if c == spec.rare_class else ''
       lines.append(f'  recall {c + rare:<15}{_fmt(r.overall.recall[c])}  '
                    f'precision {_fmt(r.overall.precision[c])}')
+    if r.deferred_any:  # partial automation: the model's cases and the people's
+      lines.append(f'  deferred to a person {_fmt(r.deferral)} (of the logged cases)')
+      for decision, name in (('decided', 'automated'), ('deferred', 'deferred')):
+        q = r.by_decision.get(decision)
+        lines.append(f'  {name:<10} accuracy   {_fmt(q.accuracy) if q else "n/a (none)"}')
     for (column, value), q in r.slices.items():
       rare = (f', {spec.rare_class} recall {_fmt(q.recall[spec.rare_class])}'
               if spec.rare_class else '')
-      lines.append(f'  {column}={value}: accuracy {_fmt(q.accuracy)}{rare}')
+      split = ''
+      if r.deferred_any:
+        split = f', deferral rate {_fmt(r.slice_deferral[(column, value)])}' + ''.join(
+            f', {name} {_fmt(r.slices_by_decision[(column, value, d)].accuracy)}'
+            for d, name in (('decided', 'automated'), ('deferred', 'deferred'))
+            if (column, value, d) in r.slices_by_decision)
+      lines.append(f'  {column}={value}: accuracy {_fmt(q.accuracy)}{rare}{split}')
   return lines
 
 
@@ -173,6 +184,11 @@ def _write_and_record(args, metadata_path, spec, model, results, skipped, since,
                  'overall': r.overall.to_dict(), 'awaiting_labels': r.awaiting_labels,
                  'slices': [{'column': c, 'value': v, **q.to_dict()}
                             for (c, v), q in r.slices.items()],
+                 'by_decision': {d: q.to_dict() for d, q in r.by_decision.items()},
+                 'deferral': r.deferral.to_dict() if r.deferral else None,
+                 'slices_by_decision': [
+                     {'column': c, 'value': v, 'decision': d, **q.to_dict()}
+                     for (c, v, d), q in r.slices_by_decision.items()],
                  'skipped': skipped.to_dict()}, f, indent=1)
     if metadata_path:
       done = record.record(metadata_path, model, r.version, path, figures_of(spec, r))

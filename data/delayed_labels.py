@@ -7,7 +7,13 @@ can replay a span as traffic and hand in its labels later. Personal data is
 never copied: the labels file of a real system would not need it either.
 
     python -m data.delayed_labels --span-csv data/generated/credit_risk/span-3/data.csv \
-        --out labels/span-3.csv [--fraction 0.5 --seed 1]
+        --out labels/span-3.csv [--fraction 0.5 --seed 1] [--request-log DIR]
+
+With --request-log, the cases the server deferred to a person (partial
+automation, serving/automation.py) get their labels first: a person decided
+them when they were served, so their label (that decision) is there before
+any outcome is known. The fraction then counts them first, and the rest of
+it is drawn from the other rows.
 """
 
 import argparse
@@ -18,6 +24,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 import description
+from feedback import join
 from pipeline import configs
 
 
@@ -28,19 +35,32 @@ def label_columns(spec: description.DatasetSpec) -> List[str]:
 
 
 def write_labels(span_csv: str, out_csv: str, spec: description.DatasetSpec,
-                 fraction: float = 1.0, seed: int = 0) -> int:
-  """Writes the labels of a `fraction` of the rows (partial arrival); returns the count."""
+                 fraction: float = 1.0, seed: int = 0,
+                 deferred: Sequence[str] = ()) -> int:
+  """Writes the labels of a `fraction` of the rows (partial arrival); returns the count.
+
+  Rows whose id is in `deferred` come first and always arrive (up to the
+  fraction's count); the rest of the fraction is drawn from the other rows.
+  """
   columns = label_columns(spec)
   rng = np.random.default_rng(seed)
-  written = 0
-  with open(span_csv, newline='') as src, open(out_csv, 'w', newline='') as dst:
+  with open(span_csv, newline='') as src:
+    rows = list(csv.DictReader(src))
+  wanted = set(deferred)
+  first = [r for r in rows if r.get(spec.id_column) in wanted]
+  others = [r for r in rows if r.get(spec.id_column) not in wanted]
+  if fraction >= 1.0:
+    chosen = first + others
+  else:
+    budget = int(round(fraction * len(rows)))
+    first = first[:budget]
+    share = (budget - len(first)) / len(others) if others else 0.0
+    chosen = first + [r for r in others if rng.random() < share]
+  with open(out_csv, 'w', newline='') as dst:
     writer = csv.DictWriter(dst, fieldnames=columns, extrasaction='ignore')
     writer.writeheader()
-    for row in csv.DictReader(src):
-      if fraction >= 1.0 or rng.random() < fraction:
-        writer.writerow(row)
-        written += 1
-  return written
+    writer.writerows(chosen)
+  return len(chosen)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -52,9 +72,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('--fraction', type=float, default=1.0,
                       help='share of rows whose label has arrived (default 1)')
   parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--request-log', help='the server\'s request log: the cases it '
+                      'deferred to a person get their labels first')
   args = parser.parse_args(argv)
   spec = description.load(args.description)
-  count = write_labels(args.span_csv, args.out, spec, args.fraction, args.seed)
+  deferred = join.deferred_keys(args.request_log, spec.name) if args.request_log else []
+  count = write_labels(args.span_csv, args.out, spec, args.fraction, args.seed, deferred)
+  if args.request_log:
+    print(f'{len(deferred)} deferred case(s) in {args.request_log} labelled first')
   print(f'{count} label(s) in {args.out}')
   return 0
 

@@ -15,6 +15,10 @@ Metrics (gauges; `slice`="overall" and `value`="" for the whole version):
   live_class_recall_ci_low / live_class_recall_ci_high{...,class}
   live_rare_class_recall{model,version} (+ _ci_low, _ci_high)
   live_awaiting_labels{model,version}
+  live_deferral_rate{model,version,slice,value} (partial automation: share of the
+      logged cases deferred to a person, labelled or not)
+  live_decision_accuracy{model,version,slice,value,decision} decision = decided
+      (the model's own decisions) | deferred (its answer against the person's)
   live_quality_threshold{model,metric} the blessing gates of the description,
       so an alert rule compares against them without copying numbers:
       metric = min_accuracy | min_rare_class_recall
@@ -63,6 +67,11 @@ class _Gauges:
     self.offline_acc = g('offline_accuracy', 'Accuracy of the version\'s offline evaluation.', mv)
     self.offline_rare = g('offline_rare_class_recall',
                           'Rare-class recall of the version\'s offline evaluation.', mv)
+    self.deferral = g('live_deferral_rate', 'Share of logged cases deferred to a person.',
+                      _SLICE)
+    self.decision_acc = g('live_decision_accuracy', 'Accuracy of the model\'s answers on '
+                          'the cases it decided, and on those it deferred.',
+                          _SLICE + ['decision'])
     self.omitted = g('live_quality_slice_values_omitted',
                      'Slice values not exported (label bound).', ['model', 'version', 'slice'])
 
@@ -85,6 +94,13 @@ def _quality(gauges: _Gauges, labels: List[str], q: Quality) -> None:
     _set(gauges.recall_low, cl, q.recall[c].low)
     _set(gauges.recall_high, cl, q.recall[c].high)
     _set(gauges.f1, cl, q.f1[c])
+
+
+def _decisions(gauges: _Gauges, labels: List[str], deferral, by_decision) -> None:
+  if deferral is not None:
+    _set(gauges.deferral, labels, deferral.value)
+  for decision, q in by_decision.items():
+    _set(gauges.decision_acc, labels + [decision], q.accuracy.value)
 
 
 def registry_for(spec: description.DatasetSpec, model: str,
@@ -112,11 +128,19 @@ def registry_for(spec: description.DatasetSpec, model: str,
       _set(gauges.rare, [model, r.version], rare.value)
       _set(gauges.rare_low, [model, r.version], rare.low)
       _set(gauges.rare_high, [model, r.version], rare.high)
+    if r.deferred_any:
+      _decisions(gauges, [model, r.version, 'overall', ''], r.deferral, r.by_decision)
     for column in spec.slice_columns:
       values = sorted(((k[1], q) for k, q in r.slices.items() if k[0] == column),
                       key=lambda item: (-item[1].n, item[0]))
       for value, q in values[:max_values_per_slice]:
         _quality(gauges, [model, r.version, column, value], q)
+        if r.deferred_any:
+          _decisions(gauges, [model, r.version, column, value],
+                     r.slice_deferral.get((column, value)),
+                     {d: r.slices_by_decision[(column, value, d)]
+                      for d in ('decided', 'deferred')
+                      if (column, value, d) in r.slices_by_decision})
       if len(values) > max_values_per_slice:
         gauges.omitted.labels(model, r.version, column).set(
             len(values) - max_values_per_slice)

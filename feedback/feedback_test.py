@@ -193,3 +193,53 @@ def test_offline_figures_follow_the_push_back_to_its_evaluation(tmp_path, credit
   registry = export.registry_for(credit_spec, 'credit_risk', [], offline={'5': figures})
   assert 'offline_rare_class_recall{model="credit_risk",version="5"} 0.4' in (
       export.exposition(registry))
+
+
+def test_accuracy_of_automated_and_deferred_decisions_per_slice(tmp_path, credit_spec):
+  """The decision is in the request log; the human's decision is the label."""
+  from feedback.conftest import T0, served  # pylint: disable=g-import-not-at-top
+  from serving import request_log  # pylint: disable=g-import-not-at-top
+
+  def logged(key, predicted, decision, gender):
+    rec = served(key, 3, predicted, T0 + len(key), gender=gender)
+    rec['automation'] = {'decision': decision, 'rule': 'x', 'level': 'partial'}
+    return rec
+
+  log = request_log.RequestLog(str(tmp_path / 'log'))
+  log.write('credit_risk', 3, [
+      logged('a1', 0, 'decided', 'female'), logged('a2', 0, 'decided', 'female'),
+      logged('a3', 1, 'decided', 'male'), logged('d1', 0, 'deferred', 'female'),
+      logged('d2', 2, 'deferred', 'male'), logged('d3', 1, 'deferred', 'male')])
+  log.close()
+  (tmp_path / 'labels.csv').write_text(
+      'application_id,outcome\na1,repaid\na2,repaid\na3,repaid\nd1,late\nd2,default\n'
+      'd3,repaid\n')
+  got = join.join(str(tmp_path / 'log'),
+                  labels.read_labels([str(tmp_path / 'labels.csv')], credit_spec), credit_spec)
+  [v3] = quality.by_version(got.predictions, credit_spec.classes, credit_spec.slice_columns)
+  assert v3.deferred_any
+  assert (v3.by_decision['decided'].accuracy.successes, v3.by_decision['decided'].n) == (2, 3)
+  assert (v3.by_decision['deferred'].accuracy.successes, v3.by_decision['deferred'].n) == (1, 3)
+  assert v3.slices_by_decision[('gender', 'female', 'decided')].accuracy.value == 1.0
+  assert v3.slices_by_decision[('gender', 'male', 'deferred')].accuracy.value == 0.5
+  assert (v3.deferral.successes, v3.deferral.n) == (3, 6)
+  assert v3.slice_deferral[('gender', 'male')].value == pytest.approx(2 / 3)
+  lines = labels_cli.report_lines(credit_spec, [v3])
+  assert '  automated  accuracy   0.667 [0.208, 0.939] of 3' in lines
+  text = export.exposition(export.registry_for(credit_spec, 'credit_risk', [v3]))
+  assert ('live_deferral_rate{model="credit_risk",slice="gender",value="male",version="3"} '
+          '0.6666666666666666') in text
+  assert ('live_decision_accuracy{decision="deferred",model="credit_risk",slice="overall",'
+          'value="",version="3"} 0.3333333333333333') in text
+  assert any(line.startswith('  gender=male: accuracy') and ', automated 0.000' in line and
+             ', deferred 0.500' in line and ', deferral rate 0.667' in line
+             for line in lines), lines
+
+
+def test_without_deferrals_the_report_is_as_before(log_dir, labels_csv, credit_spec):
+  got = join.join(log_dir, labels.read_labels([labels_csv], credit_spec), credit_spec)
+  results = quality.by_version(got.predictions, credit_spec.classes, credit_spec.slice_columns)
+  assert not any(r.deferred_any for r in results)
+  assert not any('automated' in line for line in labels_cli.report_lines(credit_spec, results))
+  assert 'live_deferral_rate{' not in export.exposition(
+      export.registry_for(credit_spec, 'credit_risk', results))

@@ -16,6 +16,9 @@ Modes (the usual drift playbook):
                    1/weight (decided by a hash of its key, so reruns agree):
                    recent data counts `weight` times as much without
                    duplicating rows across the train/eval split
+A case the model deferred to a person (partial automation: the label is the
+person's decision) is kept in every mode: the next span learns most from
+what the model found hardest.
 
 The manifest (span-N/manifest.json, beside the CSV; ExampleGen reads only
 *.csv) says where every row came from: its log directory, version, role and
@@ -83,7 +86,7 @@ def _cell(column: description.Column, value: Any) -> str:
 
 
 def _kept(p: Prediction, mode: str, recent_since: Optional[float], weight: int) -> bool:
-  if mode == 'all' or recent_since is None or p.ts >= recent_since:
+  if mode == 'all' or recent_since is None or p.ts >= recent_since or p.decision == 'deferred':
     return True
   if mode == 'recent-only':
     return False

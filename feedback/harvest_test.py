@@ -68,6 +68,17 @@ def test_recent_only_and_recent_weighted(log_dir, labels_csv, credit_spec):
     harvest.select(joined, 'recent-only')
 
 
+def test_deferred_cases_are_kept_in_every_mode(log_dir, labels_csv, credit_spec):
+  """A person decided them: the next span learns most from what the model found hardest."""
+  joined = _joined(log_dir, labels_csv, credit_spec)
+  for p in joined.predictions:
+    if p.key in ('k1', 'k3'):
+      p.decision = 'deferred'
+  only, left = harvest.select(joined, 'recent-only', T0 + 86400 * 10)
+  assert [p.key for p in only] == ['k1', 'k3', 'k7']
+  assert left.to_dict() == {'older rows left out by mode recent-only': 2}
+
+
 def test_personal_data_in_requests_never_reaches_the_span(tmp_path, credit_spec,
                                                           monkeypatch):
   log_dir = tmp_path / 'log'

@@ -30,6 +30,10 @@ class Prediction:
   source: str  # log file (version directory) it came from
   actual: Optional[int] = None
   slices: Dict[str, str] = dataclasses.field(default_factory=dict)
+  # Who decided the case (serving/automation.py): the model ('decided') or a
+  # person it was deferred to ('deferred'). Records without the field were
+  # served at level full: the model decided.
+  decision: str = 'decided'
 
 
 @dataclasses.dataclass
@@ -108,9 +112,12 @@ def join(log_dir: str, label_set: LabelSet, spec: description.DatasetSpec,
     inputs = rec.get('inputs') if isinstance(rec.get('inputs'), dict) else {}
     if (version, key) in latest:
       skipped.add('repeated requests (same key, same version; last kept)', str(key))
+    automation = rec.get('automation')
+    decision = (automation.get('decision') if isinstance(automation, dict) else None)
     latest[(version, str(key))] = Prediction(
         str(key), version, role, float(rec.get('ts') or 0.0), predicted, inputs,
-        source=f'{log_dir}/{model}/{version}')
+        source=f'{log_dir}/{model}/{version}',
+        decision=decision if decision in ('decided', 'deferred') else 'decided')
   if reader.skipped:
     for _ in range(reader.skipped):
       skipped.add('torn or undecodable log lines')
@@ -126,3 +133,16 @@ def join(log_dir: str, label_set: LabelSet, spec: description.DatasetSpec,
     skipped.add('labels for unknown request keys (no logged request)', key)
   predictions = sorted(latest.values(), key=lambda p: (p.ts, p.version, p.key))
   return Joined(predictions, skipped, records, len(unknown))
+
+
+def deferred_keys(log_dir: str, model: str) -> List[str]:
+  """Request keys whose case the model deferred to a person, oldest first: the
+  cases that get a person's decision (their label) before any other."""
+  keys: Dict[str, None] = {}
+  for rec in request_log.RequestLogReader(log_dir).records(model=model):
+    automation = rec.get('automation')
+    key = rec.get('request_key')
+    if (isinstance(automation, dict) and automation.get('decision') == 'deferred' and
+        key not in (None, '') and rec.get('role') != 'shadow'):
+      keys[str(key)] = None
+  return list(keys)

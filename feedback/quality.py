@@ -1,7 +1,9 @@
 """Live model quality from labelled predictions: pure functions.
 
 Per served version: accuracy; per class precision, recall and F1 (one vs
-rest); per slice (each protected attribute and tag value) the same. Every
+rest); per slice (each protected attribute and tag value) the same; and,
+under partial automation, the accuracy of the cases the model decided and of
+those it deferred to a person, overall and per slice. Every
 proportion has its Wilson score interval and the count behind it, because
 labels arrive in dribs: 3 of 4 correct is not 75% in any useful sense.
 """
@@ -88,6 +90,18 @@ class VersionQuality:
   # (slice column, value) -> figures; only values seen among the labelled.
   slices: Dict[Tuple[str, str], Quality]
   awaiting_labels: int
+  # 'decided' | 'deferred' -> figures; per slice (column, value, decision).
+  by_decision: Dict[str, Quality] = dataclasses.field(default_factory=dict)
+  slices_by_decision: Dict[Tuple[str, str, str], Quality] = dataclasses.field(
+      default_factory=dict)
+  # Share of logged cases (labelled or not) deferred to a person; per slice.
+  deferral: Optional[Proportion] = None
+  slice_deferral: Dict[Tuple[str, str], Proportion] = dataclasses.field(default_factory=dict)
+
+  @property
+  def deferred_any(self) -> bool:
+    """Whether any case was deferred (else the split adds nothing: level full)."""
+    return self.deferral is not None and self.deferral.successes > 0
 
 
 def by_version(predictions: Sequence[Prediction], classes: Sequence[str],
@@ -102,13 +116,29 @@ def by_version(predictions: Sequence[Prediction], classes: Sequence[str],
     group = versions[version]
     labelled = [p for p in group if p.actual is not None]
     slices: Dict[Tuple[str, str], List[Tuple[int, int]]] = collections.defaultdict(list)
+    decisions: Dict[str, List[Tuple[int, int]]] = collections.defaultdict(list)
+    slice_decisions: Dict[Tuple[str, str, str], List[Tuple[int, int]]] = (
+        collections.defaultdict(list))
     for p in labelled:
+      decisions[p.decision].append((p.actual, p.predicted))
       for column in slice_columns:
         if column in p.slices:
           slices[(column, p.slices[column])].append((p.actual, p.predicted))
+          slice_decisions[(column, p.slices[column], p.decision)].append(
+              (p.actual, p.predicted))
+    slice_cases: Dict[Tuple[str, str], List[bool]] = collections.defaultdict(list)
+    for p in group:
+      for column in slice_columns:
+        if column in p.slices:
+          slice_cases[(column, p.slices[column])].append(p.decision == 'deferred')
     out.append(VersionQuality(
         version=version,
         overall=quality(((p.actual, p.predicted) for p in labelled), classes),
         slices={k: quality(v, classes) for k, v in sorted(slices.items())},
-        awaiting_labels=len(group) - len(labelled)))
+        awaiting_labels=len(group) - len(labelled),
+        by_decision={k: quality(v, classes) for k, v in sorted(decisions.items())},
+        slices_by_decision={k: quality(v, classes)
+                            for k, v in sorted(slice_decisions.items())},
+        deferral=wilson(sum(p.decision == 'deferred' for p in group), len(group)),
+        slice_deferral={k: wilson(sum(v), len(v)) for k, v in sorted(slice_cases.items())}))
   return out

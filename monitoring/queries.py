@@ -91,3 +91,22 @@ def canary_weight(model: str) -> str:
 
 def label_info(model: str) -> str:
   return f'serving_model_label_info{_sel(model=model)}'
+
+
+def deferral_rate(model: str, window: str) -> str:
+  """Share of the cases served at level partial that the model deferred to a person."""
+  deferred = _sel(model=model, level='partial', decision='deferred')
+  every = _sel(model=model, level='partial')
+  return (f'sum by (model, version) (rate(serving_automation_decisions_total{deferred}'
+          f'[{window}])) / sum by (model, version) '
+          f'(rate(serving_automation_decisions_total{every}[{window}]))')
+
+
+def partial_decisions(model: str, window: str) -> str:
+  return (f'sum by (model, version) (increase(serving_automation_decisions_total'
+          f'{_sel(model=model, level="partial")}[{window}]))')
+
+
+def expected_deferral_rate(model: str, bound: str = None) -> str:
+  """What the version's evaluation expects (bound: expected | low | high)."""
+  return f'serving_automation_expected_deferral_rate{_sel(model=model, bound=bound)}'

@@ -10,6 +10,10 @@ Thresholds, per rule:
   prediction shift, invalid outputs, error rate, p99 latency: the description's or
                     description/monitoring.py's defaults
   server down       the model server's scrape target unreachable for `down_for`
+  deferral rate     (with an `automation` section) the share of cases a version
+                    serving at level partial defers, outside the interval its
+                    evaluation expects (the policy's gauges) widened by
+                    DEFERRAL_RATE_MARGIN, over at least MIN_PARTIAL_DECISIONS cases
 
 Each alert's annotations say what to look at: the feature and version in
 its labels, the monitor's window files and report, the skew command.
@@ -27,6 +31,10 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 DEFAULT_MISSING_SHARE = 0.01
 SERVER_JOB, MONITOR_JOB = 'model-server', 'model-monitor'
+# The policy's interval is how sure the eval split makes the expected rate;
+# live traffic a few minutes long adds its own noise on top.
+DEFERRAL_RATE_MARGIN = 0.05
+MIN_PARTIAL_DECISIONS = 100
 
 
 def _presence_allowance(schema: schema_pb2.Schema) -> Dict[str, float]:
@@ -157,6 +165,26 @@ def _model_rules(model: str, th: Mapping[str, Any], policy: policy_lib.Monitorin
   ]
 
 
+def _automation_rules(model: str, policy: policy_lib.MonitoringPolicy) -> List[Dict[str, Any]]:
+  """The deferral rate of partial automation against the version's expected range."""
+  window, margin = policy.rate_window, DEFERRAL_RATE_MARGIN
+  rate = queries.deferral_rate(model, window)
+  outside = (f'(({rate}) < on (model, version) '
+             f'({queries.expected_deferral_rate(model, "low")} - {margin}) or '
+             f'({rate}) > on (model, version) '
+             f'({queries.expected_deferral_rate(model, "high")} + {margin})) '
+             f'and on (model, version) '
+             f'{queries.partial_decisions(model, window)} >= {MIN_PARTIAL_DECISIONS}')
+  return [_alert(
+      'ModelDeferralRateUnexpected', outside, policy.alert_for, 'warning',
+      f'{model} version {{{{ $labels.version }}}} defers {{{{ $value | humanizePercentage }}}} '
+      f'of its cases to a person, outside the range its evaluation expects',
+      f'The traffic is not like the eval split any more (see the input drift alerts of '
+      f'this version), or the wrong band serves: python -m cli.automation shows the level '
+      f'and each version\'s band and expected deferral interval (widened here by '
+      f'{margin:.0%}). The people the cases are deferred to will see the change first.')]
+
+
 def generate(spec, schema: schema_pb2.Schema, policy: policy_lib.MonitoringPolicy,
              state_dir: str = '<monitor state dir>', server_job: str = SERVER_JOB,
              monitor_job: str = MONITOR_JOB) -> Dict[str, Any]:
@@ -166,6 +194,8 @@ def generate(spec, schema: schema_pb2.Schema, policy: policy_lib.MonitoringPolic
   look = _where_to_look(model, state_dir)
   rules = (_input_rules(model, th, policy.alert_for, look) +
            _model_rules(model, th, policy, look, server_job, monitor_job))
+  if getattr(spec, 'automation', None) is not None:
+    rules += _automation_rules(model, policy)
   return {'groups': [{'name': f'{model}-model-monitoring', 'rules': rules}]}
 
 

@@ -178,3 +178,51 @@ def test_absent_server_counts_as_down(tmp_path, spec, schema_path):
   (tmp_path / 't.yml').write_text(yaml.safe_dump(test_file))
   result = _promtool('test', 'rules', 't.yml', cwd=str(tmp_path))
   assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_test_of_the_deferral_rate_rule(tmp_path, spec, schema_path):
+  """The live deferral rate leaves its version's expected range: the alert fires;
+  a version with too few partial decisions, or inside its range, stays quiet."""
+  import description  # pylint: disable=g-import-not-at-top
+  automated = dataclasses.replace(spec, automation=description.Automation(target_accuracy=0.8))
+  generated = rules_lib.generate(automated, _schema(schema_path), _policy())
+  assert not [r for r in rules_lib.generate(spec, _schema(schema_path), _policy())[
+      'groups'][0]['rules'] if r['alert'] == 'ModelDeferralRateUnexpected']
+  [rule] = [r for r in generated['groups'][0]['rules']
+            if r['alert'] == 'ModelDeferralRateUnexpected']
+  (tmp_path / 'rules.yml').write_text(rules_lib.to_yaml(generated))
+
+  def decisions(version, decision, values):
+    return {'series': f'serving_automation_decisions_total{{model="credit_risk",'
+                      f'version="{version}",level="partial",decision="{decision}",'
+                      f'rule="{"below_band" if decision == "deferred" else "confident"}"}}',
+            'values': values}
+
+  def expected(version, bound, value):
+    return {'series': f'serving_automation_expected_deferral_rate{{model="credit_risk",'
+                      f'version="{version}",bound="{bound}"}}', 'values': f'{value}x29'}
+
+  series = [
+      # Version 7: 10 cases/s, 10% deferred, then 50% from minute 10.
+      decisions(7, 'decided', '0+540x9 5160+300x19'),
+      decisions(7, 'deferred', '0+60x9 840+300x19'),
+      expected(7, 'expected', 0.1), expected(7, 'low', 0.08), expected(7, 'high', 0.12),
+      # Version 8: 14% deferred, inside [0.03, 0.17] (its interval plus the margin).
+      decisions(8, 'decided', '0+516x29'), decisions(8, 'deferred', '0+84x29'),
+      expected(8, 'low', 0.08), expected(8, 'high', 0.12),
+      # Version 9: everything deferred, but one case a minute: too few to tell.
+      decisions(9, 'deferred', '0+1x29'), expected(9, 'low', 0.08), expected(9, 'high', 0.12),
+  ]
+  summary = rule['annotations']['summary'].replace('{{ $labels.version }}', '7').replace(
+      '{{ $value | humanizePercentage }}', '50%')
+  test_file = {'rule_files': ['rules.yml'], 'evaluation_interval': '1m', 'tests': [{
+      'interval': '1m', 'input_series': series,
+      'alert_rule_test': [
+          {'eval_time': '8m', 'alertname': 'ModelDeferralRateUnexpected', 'exp_alerts': []},
+          {'eval_time': '20m', 'alertname': 'ModelDeferralRateUnexpected', 'exp_alerts': [
+              {'exp_labels': {'severity': 'warning', 'model': 'credit_risk', 'version': '7'},
+               'exp_annotations': {'summary': summary,
+                                   'description': rule['annotations']['description']}}]}]}]}
+  (tmp_path / 't.yml').write_text(yaml.safe_dump(test_file, sort_keys=False))
+  result = _promtool('test', 'rules', 't.yml', cwd=str(tmp_path))
+  assert result.returncode == 0, result.stdout + result.stderr

@@ -219,14 +219,16 @@ def create_pipeline(
   # Pushes only a blessed model, to <serving_model_dir>/<version>/, and
   # never one already there (same fingerprint): the second run after a first
   # blessing re-blesses the cached model, which must not become a new version.
+  # The automation policy goes into the version directory with the model: the
+  # server reads the band there, on Kubeflow as locally (serving/automation.py).
   pusher = UniquePusher(
       model=trainer.outputs['model'],
       model_blessing=evaluator.outputs['blessing'],
       push_destination=pusher_pb2.PushDestination(
           filesystem=pusher_pb2.PushDestination.Filesystem(
-              base_directory=serving_model_dir))).with_id('Pusher')
-  if automation:
-    pusher.add_upstream_node(automation)
+              base_directory=serving_model_dir)),
+      automation_policy=automation.outputs['policy'] if automation else None,
+  ).with_id('Pusher')
   components.append(pusher)
 
   # Scores the description's `scoring` split or span with the candidate, only

@@ -146,6 +146,10 @@ class ServerClient:
   def abort_canary(self) -> Dict[str, Any]:
     return self._admin('abort_canary')
 
+  def set_automation_level(self, level: str) -> Dict[str, Any]:
+    """shadow | assist | partial | full (serving.automation); kept across restarts."""
+    return self._admin('automation', {'level': level})
+
   def reject(self, version: int, reason: str) -> Dict[str, Any]:
     """Marks a version rejected in the server's durable routing state."""
     return self._admin('reject', {'version': int(version), 'reason': reason[:1000]})

@@ -26,11 +26,20 @@ Relative checks (a stable version exists):
                           rare-class score
   accuracy                one-sided two-proportion z-test with a margin
   rare_class_recall       Fisher's exact test on the rare class's hits
+  deferral_rate           (answers carry serving/automation.py decisions)
+                          Fisher's exact test: the canary defers more cases
+                          to a person than stable, by more than a margin
+  automated_accuracy      (the same, with labels) the z-test of `accuracy` on
+                          the cases each version decided itself
 
 Absolute checks (shadow mode, the first deployment: nothing to compare with):
   error rate and accuracy / rare recall by one-sided binomial tests against
   fixed limits, p99 against a latency budget, the predicted class mix against
   the labels' class mix.
+
+Longer than 400 lines because every check shares the Sample, the Thresholds
+and the one alpha budget `evaluate()` splits; apart, the split could not see
+how many checks apply.
 """
 
 import dataclasses
@@ -69,6 +78,9 @@ class Thresholds:
   # delayed labels
   max_accuracy_drop: float = 0.02
   max_rare_recall_drop: float = 0.10
+  # partial automation: deferral rate increase, automated accuracy drop
+  max_deferral_rate_increase: float = 0.05
+  max_automated_accuracy_drop: float = 0.02
   min_accuracy: Optional[float] = None  # shadow mode
   min_rare_recall: Optional[float] = None  # shadow mode
   # Checks that must reach `pass` by the last step for a promotion. The label
@@ -108,6 +120,9 @@ class Sample:
   predicted: Sequence[int] = ()
   scores: Any = None  # [n, K] probabilities, or None
   labels: Sequence[int] = ()
+  # Aligned with predicted: True where the server deferred the case to a
+  # person, None where its answer carried no decision (level full).
+  deferred: Sequence[Optional[bool]] = ()
 
   @property
   def error_rate(self) -> float:
@@ -293,16 +308,66 @@ def rare_recall_check(canary: Sample, stable: Sample, rare_id: Optional[int],
       f'{min(nc, ns)} labelled rare-class rows < {th.min_rare_positives}')
 
 
+def _decisions(sample: Sample) -> Optional[np.ndarray]:
+  """True where deferred, per answer; None unless every answer carried a decision."""
+  if not len(sample.deferred) or any(d is None for d in sample.deferred):
+    return None
+  return np.asarray(sample.deferred, dtype=bool)
+
+
+def deferral_check(canary: Sample, stable: Sample, th: Thresholds,
+                   alpha: float) -> CheckResult:
+  dc, ds = _decisions(canary), _decisions(stable)
+  if dc is None or ds is None:
+    return CheckResult('deferral_rate', SKIPPED, 'the answers carry no automation '
+                       'decision (level full)')
+  kc, ks = int(dc.sum()), int(ds.sum())
+  rc, rs = kc / dc.size, ks / ds.size
+  p = fisher_greater(kc, int(dc.size), ks, int(ds.size))
+  increase = rc - rs
+  metrics = {'canary_deferral_rate': rc, 'stable_deferral_rate': rs, 'increase': increase,
+             'canary_deferred': kc, 'canary_n': int(dc.size), 'stable_deferred': ks,
+             'stable_n': int(ds.size), 'p_value': p, 'alpha': alpha,
+             'threshold': th.max_deferral_rate_increase}
+  return _verdict(
+      'deferral_rate', increase > th.max_deferral_rate_increase and p < alpha,
+      min(dc.size, ds.size) >= th.min_samples,
+      f'canary defers {rc:.1%} of cases ({kc}/{dc.size}) to a person vs stable {rs:.1%} '
+      f'({ks}/{ds.size}): +{increase:.1%} > {th.max_deferral_rate_increase:.1%}, Fisher '
+      f'p={p:.2g} < {alpha:.2g}',
+      f'canary defers {rc:.1%} vs stable {rs:.1%} (p={p:.2g})', metrics,
+      f'{min(dc.size, ds.size)} decisions < {th.min_samples}')
+
+
+def automated_accuracy_check(canary: Sample, stable: Sample, th: Thresholds,
+                             alpha: float) -> CheckResult:
+  dc, ds = _decisions(canary), _decisions(stable)
+  if dc is None or ds is None:
+    return CheckResult('automated_accuracy', SKIPPED, 'the answers carry no automation '
+                       'decision (level full)')
+  automated = [dataclasses.replace(
+      s, predicted=np.asarray(s.predicted)[~d], labels=np.asarray(s.labels)[~d])
+               for s, d in ((canary, dc), (stable, ds))]
+  result = accuracy_check(automated[0], automated[1], dataclasses.replace(
+      th, max_accuracy_drop=th.max_automated_accuracy_drop), alpha)
+  return CheckResult('automated_accuracy', result.status,
+                     result.reason.replace('accuracy', 'automated accuracy', 2),
+                     result.metrics)
+
+
 def evaluate(canary: Sample, stable: Sample, num_classes: int, rare_id: Optional[int],
              th: Thresholds, alpha: float) -> List[CheckResult]:
   """All relative checks of the canary against stable; `alpha` is for them all."""
-  alpha = alpha / 5
+  automated = _decisions(canary) is not None and _decisions(stable) is not None
+  alpha = alpha / (7 if automated else 5)
   return [
       error_rate_check(canary, stable, th, alpha),
       latency_check(canary, stable, th, alpha),
       distribution_check(canary, stable, num_classes, rare_id, th, alpha),
       accuracy_check(canary, stable, th, alpha),
       rare_recall_check(canary, stable, rare_id, th, alpha),
+      deferral_check(canary, stable, th, alpha),
+      automated_accuracy_check(canary, stable, th, alpha),
   ]
 
 

@@ -38,6 +38,8 @@ def by_name(results):
 def test_equal_versions_pass_every_check():
   rng = np.random.default_rng(0)
   res = by_name(g.evaluate(sample(400, rng), sample(4000, rng), K, RARE, TH, ALPHA))
+  automation = ('deferral_rate', 'automated_accuracy')  # level full: no decisions
+  assert {res.pop(name).status for name in automation} == {SKIPPED}
   assert {r.status for r in res.values()} == {PASS}, {n: r.reason for n, r in res.items()}
   assert res['latency_p99'].metrics['canary_n'] == 400
 
@@ -173,3 +175,56 @@ def test_unmet_required_and_thresholds_json():
   import json  # pylint: disable=g-import-not-at-top
   r = g.latency_check(Sample(), Sample(), TH, ALPHA)
   json.dumps(r.to_json(), allow_nan=False)
+
+
+def with_decisions(s, rng, deferral_rate, automated_accuracy=None):
+  """The sample under partial automation: a share deferred to a person; the
+  automated cases right with `automated_accuracy` (if given)."""
+  n = len(s.predicted)
+  deferred = rng.random(n) < deferral_rate
+  predicted = np.asarray(s.predicted)
+  if automated_accuracy is not None:
+    labels = np.asarray(s.labels)
+    right = rng.random(n) < automated_accuracy
+    predicted = np.where(deferred | right, labels, (labels + 1) % K)
+  return Sample(requests=s.requests, errors=s.errors, latencies_ms=s.latencies_ms,
+                predicted=predicted.tolist(), scores=s.scores, labels=s.labels,
+                deferred=deferred.tolist())
+
+
+def test_a_candidate_deferring_far_more_than_stable_fails_with_a_clear_reason():
+  rng = np.random.default_rng(7)
+  stable = with_decisions(sample(2000, rng), rng, 0.10)
+  similar = by_name(g.evaluate(with_decisions(sample(300, rng), rng, 0.11), stable, K, RARE,
+                               TH, ALPHA))
+  assert similar['deferral_rate'].status == PASS, similar['deferral_rate'].reason
+  hesitant = by_name(g.evaluate(with_decisions(sample(300, rng), rng, 0.35), stable, K, RARE,
+                                TH, ALPHA))
+  check = hesitant['deferral_rate']
+  assert check.status == BREACH
+  assert check.reason.startswith('canary defers 2') and 'of cases (87/300)' in check.reason
+  assert 'to a person vs stable 1' in check.reason and 'Fisher p=' in check.reason
+  assert g.breaches(list(hesitant.values())) == [check]
+  # Too few decisions to pass, but not a breach either.
+  few = by_name(g.evaluate(with_decisions(sample(20, rng), rng, 0.1), stable, K, RARE, TH,
+                           ALPHA))
+  assert few['deferral_rate'].status == INSUFFICIENT
+
+
+def test_automated_accuracy_compares_only_the_cases_each_version_decided():
+  rng = np.random.default_rng(8)
+  stable = with_decisions(sample(3000, rng), rng, 0.2, automated_accuracy=0.95)
+  # Same overall accuracy budget, but the candidate's own decisions are worse.
+  worse = by_name(g.evaluate(with_decisions(sample(1500, rng), rng, 0.2,
+                                            automated_accuracy=0.85), stable, K, RARE, TH,
+                             ALPHA))
+  check = worse['automated_accuracy']
+  assert check.status == BREACH, check.reason
+  assert check.reason.startswith('canary automated accuracy 0.8')
+  assert check.metrics['canary_n'] == pytest.approx(1500 * 0.8, rel=0.1)
+  same = by_name(g.evaluate(with_decisions(sample(1500, rng), rng, 0.2,
+                                           automated_accuracy=0.95), stable, K, RARE, TH, ALPHA))
+  assert same['automated_accuracy'].status == PASS, same['automated_accuracy'].reason
+  unlabelled = Sample(**{**stable.__dict__, 'labels': [-1] * len(stable.labels)})
+  assert by_name(g.evaluate(unlabelled, unlabelled, K, RARE, TH, ALPHA))[
+      'automated_accuracy'].status == SKIPPED

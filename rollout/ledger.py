@@ -23,6 +23,7 @@ class Record:
   class_id: Optional[int] = None
   probabilities: Optional[List[float]] = None
   error: Optional[str] = None
+  deferred: Optional[bool] = None  # the server's automation decision, if it gave one
 
   @property
   def ok(self) -> bool:
@@ -55,7 +56,8 @@ class VersionLedger:
         latencies_ms=list(self.latencies),
         predicted=[self.answers[k].class_id for k in keys],
         scores=np.asarray(scores, dtype=np.float64) if scores and len(width) == 1 else None,
-        labels=[labels.get(k, -1) for k in keys])
+        labels=[labels.get(k, -1) for k in keys],
+        deferred=[self.answers[k].deferred for k in keys])
 
 
 def step_stats(records: Sequence[Record], version: Optional[int]) -> Dict[str, Any]:
@@ -90,6 +92,9 @@ def send_row(client, path: str, row, inputs: Mapping[str, str]) -> Record:
     pred = payload['predictions'][0]
     rec.class_id = int(pred['class_ids'])
     rec.probabilities = [float(p) for p in pred['probabilities']]
+    decision = pred.get('automation')  # serving/automation.py, at levels other than full
+    if isinstance(decision, dict):
+      rec.deferred = decision.get('decision') == 'deferred'
   except (KeyError, IndexError, TypeError, ValueError):
     rec.class_id = None
     rec.error = 'answer without class_ids/probabilities'

@@ -297,3 +297,42 @@ def test_cli_rolls_out_against_a_running_server(root, bank, live_server, tmp_pat
   assert report['labelled_rows'] == len(rows)
   accuracy = [c for c in report['steps'][-1]['checks'] if c['name'] == 'accuracy'][0]
   assert accuracy['status'] == 'pass' and accuracy['metrics']['canary_n'] == len(rows)
+
+
+def _write_band(version_dir, min_confidence, expected_rate):
+  from serving import automation  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(version_dir, automation.POLICY_FILE), 'w') as f:
+    json.dump({'blessed': True, 'band': {
+        'min_confidence': min_confidence, 'expected_deferral_rate': expected_rate,
+        'expected_deferral_rate_low': expected_rate, 'expected_deferral_rate_high': expected_rate,
+        'expected_accuracy': 0.9}}, f)
+
+
+def test_a_candidate_deferring_far_more_than_stable_is_rolled_back(root, bank, live_server):
+  _, rows = bank
+  serving_root = root({1: 'stable', 2: 'good'})
+  srv = live_server(serving_root)
+  inputs = {k: 'float' for k in ('annual_income', 'loan_amount', 'credit_score')} | {
+      'home_ownership': 'string', 'employment_type': 'string'}
+  confidences = sorted(
+      max(srv.predict(MODEL, {'instances': [replay.make_instance(r.values, inputs)]},
+                      version=1).payload['predictions'][0]['probabilities'])
+      for r in rows[:300])
+  srv.shutdown()
+  # The same model under two bands: stable defers its least confident 10%,
+  # the candidate its least confident 60%.
+  _write_band(os.path.join(serving_root, MODEL, '1'), confidences[30], 0.1)
+  _write_band(os.path.join(serving_root, MODEL, '2'), confidences[180], 0.6)
+  srv = live_server(serving_root)
+  client = client_lib.ServerClient(srv.url, MODEL, admin_token=srv.admin_token)
+  assert client.set_automation_level('partial')['routing']['automation_level'] == 'partial'
+  client.close()
+  result = engine.run_rollout(MODEL, 2, rows, SPEC, config(), server_url=srv.url,
+                              admin_token=srv.admin_token)
+  assert result.decision == config_lib.ROLLED_BACK
+  assert result.step == 1, result.reason
+  checks = {c['name']: c for c in result.steps[0]['checks']}
+  assert checks['deferral_rate']['status'] == 'breach'
+  assert checks['prediction_distribution']['status'] != 'breach'  # the same model
+  assert result.reason.startswith('deferral_rate: canary defers'), result.reason
+  assert srv.routing_state(MODEL).labels == {'stable': 1}

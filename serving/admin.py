@@ -18,6 +18,8 @@ JSON one. The admin API can listen on its own address and port.
   POST /v1/admin/models/{name}/abort_canary     canary weight 0, canary label removed
   POST /v1/admin/models/{name}/rollback         restore the routing before the last change
   POST /v1/admin/models/{name}/reject           {"version": 2, "reason": "..."}: never serve it
+  POST /v1/admin/models/{name}/automation       {"level": "partial"}: shadow | assist | partial |
+                                                full (409 if a serving version has no band)
   POST /v1/admin/models/{name}/scan             load new version directories
   POST /v1/admin/models/{name}/versions/{v}:load | :unload
 """
@@ -28,6 +30,7 @@ import re
 import secrets
 from typing import Any, Optional, Tuple
 
+from serving.automation import LEVELS, NoBandError
 from serving.model_store import ModelLoadError
 from serving.responses import Response, error
 from serving.router import PersistError, RoutingError, parse_version
@@ -39,7 +42,8 @@ TOKEN_FILE_NAME = 'admin.token'
 
 ADMIN_RE = re.compile(
     r'^/v1/admin/models/(?P<name>[^/:]+)'
-    r'(?:/(?P<action>routing|labels|canary|shadow|promote|rollback|abort_canary|reject|scan)'
+    r'(?:/(?P<action>routing|labels|canary|shadow|promote|rollback|abort_canary|reject|scan'
+    r'|automation)'
     r'|/versions/(?P<version>[^/:]+):(?P<vaction>load|unload))/?$')
 
 
@@ -95,6 +99,8 @@ def dispatch(app: Any, name: str, m: 're.Match', body: Any) -> Response:
     refusal = _routing_action(app, name, action, body)
     if refusal is not None:
       return refusal
+  except NoBandError as e:
+    return error(409, str(e))
   except RoutingError as e:
     return error(400, str(e))
   except PersistError as e:
@@ -146,6 +152,10 @@ def _routing_action(app: Any, name: str, action: str, body: dict) -> Optional[Re
     app.abort_canary(name)
   elif action == 'rollback':
     app.rollback(name)
+  elif action == 'automation':
+    if 'level' not in body:
+      return error(400, f'expected "level" (one of {list(LEVELS)})')
+    app.set_automation_level(name, body['level'])
   elif action == 'reject':
     if 'version' not in body:
       return error(400, 'expected "version" (and a "reason")')

@@ -14,11 +14,25 @@ automation_policy.json); `level` is the automation level of the served model:
 
 A pure function of its arguments, so the server, the rollout's replay and the
 monitoring all reach the same decision for the same case.
+
+The band travels with the pushed version: the pipeline's Pusher writes
+automation_policy.json into `<serving dir>/<version>/` before the
+saved_model.pb that marks the version complete, and the server reads it when
+it loads the version (`read_policy`). The serving directory is the one thing
+a server shares with the pipeline on every orchestrator (a local directory,
+a volume or a bucket on Kubeflow); a server asking ML Metadata instead would
+need the metadata store's address and credentials inside the serving cluster.
+
+  decisions = decide_batch(probabilities, policy, level)
+  annotate(payload, decisions)        # adds `automation` to each prediction
+  AutomationMetrics(registry)         # deferral counters and expected-rate gauges
 """
 
 import dataclasses
+import json
 import math
-from typing import Optional, Sequence
+import os
+from typing import Any, Dict, List, Optional, Sequence
 
 import description
 
@@ -32,6 +46,17 @@ RULE_ASSIST = 'assist'
 RULE_CONFIDENT = 'confident'
 RULE_BELOW_BAND = 'below_band'
 RULE_FULL = 'full'
+# Level partial on a version pushed without a policy: a person decides, since
+# no band was ever checked for it (the admin call refuses partial for the
+# versions serving when it is made; this covers a canary labelled later).
+RULE_NO_BAND = 'no_band'
+RULES = (RULE_SHADOW, RULE_ASSIST, RULE_CONFIDENT, RULE_BELOW_BAND, RULE_FULL, RULE_NO_BAND)
+FULL = 'full'
+POLICY_FILE = 'automation_policy.json'
+
+
+class NoBandError(ValueError):
+  """Level partial asked for a served version that has no band (HTTP 409)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +70,46 @@ class Decision:
   @property
   def decided(self) -> bool:
     return self.outcome == DECIDED
+
+  def to_json(self) -> Dict[str, Any]:
+    return {'decision': self.outcome, 'rule': self.rule, 'reason': self.reason}
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionPolicy:
+  """The band of one served version and what evaluation expects of it."""
+  min_confidence: float
+  expected_deferral_rate: float
+  expected_deferral_rate_low: float
+  expected_deferral_rate_high: float
+  expected_accuracy: Optional[float] = None
+
+
+def read_policy(version_dir: str) -> Optional[VersionPolicy]:
+  """The policy pushed with a version, or None; ValueError names a bad file's field."""
+  path = os.path.join(version_dir, POLICY_FILE)
+  try:
+    with open(path, encoding='utf-8') as f:
+      document = json.load(f)
+  except FileNotFoundError:
+    return None
+  except (OSError, ValueError) as e:
+    raise ValueError(f'{path}: cannot read the automation policy: {e}') from e
+  band = document.get('band') if isinstance(document, dict) else None
+  if not isinstance(document, dict) or not document.get('blessed') or band is None:
+    return None  # the model was not blessed: no band was chosen for it
+  if not isinstance(band, dict):
+    raise ValueError(f'{path}: "band" must be an object')
+  values = {}
+  for key in ('min_confidence', 'expected_deferral_rate', 'expected_deferral_rate_low',
+              'expected_deferral_rate_high', 'expected_accuracy'):
+    value = band.get(key)
+    if value is None and key == 'expected_accuracy':
+      continue
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+      raise ValueError(f'{path}: band.{key} must be a number in [0, 1], got {value!r}')
+    values[key] = float(value)
+  return VersionPolicy(**values)
 
 
 def check_band(band: Optional[float], level: str) -> None:
@@ -82,3 +147,83 @@ def decide(probabilities: Sequence[float], band: Optional[float], level: str) ->
                     f'confidence {confidence:.3f} >= band {band:.3f}', class_id, confidence)
   return Decision(DEFERRED, RULE_BELOW_BAND,
                   f'confidence {confidence:.3f} < band {band:.3f}', class_id, confidence)
+
+
+def decide_batch(probabilities: Any, policy: Optional[VersionPolicy],
+                 level: str) -> List[Decision]:
+  """One decision per row of `probabilities` under the version's policy."""
+  rows = [list(map(float, row)) for row in probabilities]
+  if level == 'partial' and policy is None:
+    out = []
+    for row in rows:
+      one = decide(row, None, 'shadow')  # the model's answer, nobody acts on it
+      out.append(dataclasses.replace(
+          one, rule=RULE_NO_BAND,
+          reason='the served version has no automation policy: a person decides'))
+    return out
+  band = None if policy is None else policy.min_confidence
+  return [decide(row, band, level) for row in rows]
+
+
+def annotate(payload: Dict[str, Any], decisions: Sequence[Decision]) -> Dict[str, Any]:
+  """Adds each instance's decision to a TF-Serving response body, in place.
+
+  Row format: an `automation` field in each prediction object; columnar
+  format: an `automation` list under `outputs`, one entry per instance.
+  """
+  entries = [d.to_json() for d in decisions]
+  predictions = payload.get('predictions')
+  if isinstance(predictions, list) and all(isinstance(p, dict) for p in predictions):
+    for prediction, entry in zip(predictions, entries):
+      prediction['automation'] = entry
+  elif isinstance(payload.get('outputs'), dict):
+    payload['outputs']['automation'] = entries
+  else:  # a single unnamed output: no object to add a field to
+    payload['automation'] = entries
+  return payload
+
+
+class AutomationMetrics:
+  """Deferral counters per model and version, the level, the expected rates.
+
+  Label values are the served model, a loaded version, a level and a rule
+  from the fixed sets above: nothing a client sends becomes a label.
+  """
+
+  def __init__(self, registry: Any):
+    from prometheus_client import Counter, Gauge  # pylint: disable=g-import-not-at-top
+    self.decisions = Counter(
+        'serving_automation_decisions', 'Instances decided by the model or deferred to a '
+        'person, by the rule that sent them there.',
+        ['model', 'version', 'level', 'decision', 'rule'], registry=registry)
+    self.level = Gauge('serving_automation_level', '1 for the automation level in force.',
+                       ['model', 'level'], registry=registry)
+    self.expected_deferral = Gauge(
+        'serving_automation_expected_deferral_rate', 'Deferral rate the evaluation '
+        'expects of a version\'s band (bound: expected | low | high of its interval).',
+        ['model', 'version', 'bound'], registry=registry)
+    self.expected_accuracy = Gauge(
+        'serving_automation_expected_accuracy', 'Accuracy of automated decisions the '
+        'evaluation expects of a version\'s band.', ['model', 'version'], registry=registry)
+
+  def observe_level(self, model: str, level: str) -> None:
+    for each in LEVELS:
+      self.level.labels(model, each).set(1 if each == level else 0)
+
+  def observe_policy(self, model: str, version: str, policy: Optional[VersionPolicy]) -> None:
+    if policy is None:
+      return
+    for bound, value in (('expected', policy.expected_deferral_rate),
+                         ('low', policy.expected_deferral_rate_low),
+                         ('high', policy.expected_deferral_rate_high)):
+      self.expected_deferral.labels(model, version, bound).set(value)
+    if policy.expected_accuracy is not None:
+      self.expected_accuracy.labels(model, version).set(policy.expected_accuracy)
+
+  def observe_decisions(self, model: str, version: str, level: str,
+                        decisions: Sequence[Decision]) -> None:
+    counts: Dict[tuple, int] = {}
+    for d in decisions:
+      counts[(d.outcome, d.rule)] = counts.get((d.outcome, d.rule), 0) + 1
+    for (outcome, rule), n in counts.items():
+      self.decisions.labels(model, version, level, outcome, rule).inc(n)

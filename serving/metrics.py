@@ -26,6 +26,8 @@ output
   serving_predicted_class_total{model,version,role,class}
   serving_prediction_confidence{model,version,role}         histogram of max probability
   serving_invalid_outputs_total{model,version,role,output,kind}  kind = nan | out_of_range | empty | bad_sum
+automation (serving/automation.py)
+  serving_automation_decisions_total{model,version,level,decision,rule}, serving_automation_level
 
 Feature ranges: {"annual_income": [0, 1e7], "credit_score": {"min": 300, "max": 850},
 "home_ownership": ["RENT", "OWN", "MORTGAGE"]} -- [lo, hi] (either may be null) for
@@ -42,6 +44,8 @@ import numpy as np
 from prometheus_client import (CollectorRegistry, Counter, Gauge, Histogram,
                                ProcessCollector, generate_latest)
 import prometheus_client
+
+from serving import automation
 
 CONTENT_TYPE_LATEST = prometheus_client.CONTENT_TYPE_LATEST  # of render()'s output
 
@@ -245,6 +249,7 @@ class ServingMetrics:
     self.invalid_outputs = Counter('serving_invalid_outputs',
                                    'Invalid output values (NaN, out of range, empty).',
                                    ['model', 'version', 'role', 'output', 'kind'], registry=r)
+    self.automation = automation.AutomationMetrics(r)  # serving_automation_* series
     self._class_lock = threading.Lock()
     self._classes_seen: Dict[Tuple[str, str], set] = {}
     self._labels_lock = threading.Lock()

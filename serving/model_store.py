@@ -30,6 +30,7 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 
 import numpy as np  # noqa: E402
 
+from serving import automation  # noqa: E402
 from serving import rest_codec  # noqa: E402
 from serving.contract import (Contract, ContractError,  # noqa: E402
                               ModelLoadError, check_outputs, smoke_batch,
@@ -82,6 +83,7 @@ class LoadedModel:
     self._loaded = loaded
     self._fns = dict(loaded.signatures)
     self.signature_defs = signature_defs  # name -> TF Serving JSON of SignatureDef
+    self.automation_policy: Optional[automation.VersionPolicy] = None  # pushed with it
     self.signatures: Dict[str, SignatureInfo] = {}
     for sig_name, fn in self._fns.items():
       _, kwargs = fn.structured_input_signature
@@ -112,7 +114,6 @@ class LoadedModel:
 def _first_line(text: str) -> str:
   text = (text or '').strip()
   return text.splitlines()[0] if text else 'unknown error'
-
 
 
 def _fingerprint(path: str) -> Tuple:
@@ -322,6 +323,10 @@ class ModelStore:
                            f'{type(e).__name__}: {_first_line(str(e))}') from e
     if not model.signatures:
       raise ContractError(f'{path} has no signatures')
+    try:  # a wrong policy file is a broken push: never serve under an unchecked band
+      model.automation_policy = automation.read_policy(path)
+    except ValueError as e:
+      raise ModelLoadError(str(e), 'FAILED_PRECONDITION') from e
     if self.contract is not None:
       self.contract.check(model.signatures)
     self._smoke_test(model)

@@ -16,6 +16,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
+from serving import automation
 from serving import metrics as monitoring
 from serving import rest_codec
 from serving import router as router_lib
@@ -99,6 +100,8 @@ class Predictor:
       self.metrics.observe_request(OTHER, OTHER, OTHER, resp.status, None)
       return resp
     role, decision, v, model = None, None, None, None
+    level = served.router.state.automation_level  # one read, like the route
+    decisions = None
     try:
       v, role, decision = self._resolve(served, body, version, label, request_key)
       model = served.store.get(v)
@@ -108,6 +111,11 @@ class Predictor:
                                           max_instances=self.max_instances)
       outputs = model.predict(decoded.signature_name, decoded.tensors)
       payload = rest_codec.encode_response(outputs, decoded.row_format, decoded.batch_size)
+      if 'probabilities' in outputs:  # the serving contract's output
+        decisions = automation.decide_batch(outputs['probabilities'],
+                                            model.automation_policy, level)
+        if level != automation.FULL:  # at full the body stays exactly TF Serving's
+          automation.annotate(payload, decisions)
     except (HTTPError, RequestError) as e:
       resp = error(e.status, str(e))
     except NoVersionError as e:
@@ -133,7 +141,10 @@ class Predictor:
       features = self._features(model, decoded)
       self.metrics.observe_inputs(name, v_label, features)
       self.metrics.observe_outputs(name, v_label, role_label, outputs)
-      self._log(name, v, role, request_id, request_key, decoded, features, outputs)
+      if decisions is not None:
+        self.metrics.automation.observe_decisions(name, v_label, level, decisions)
+      self._log(name, v, role, request_id, request_key, decoded, features, outputs,
+                decisions=None if level == automation.FULL else decisions, level=level)
     except Exception:  # pylint: disable=broad-except
       _LOG.exception('monitoring/logging failed (the response is unaffected)')
     if decision is not None and decision.shadow_version is not None:
@@ -159,7 +170,8 @@ class Predictor:
   def _log(self, name: str, version: int, role: str, request_id: str,
            header_key: Optional[str], decoded: rest_codec.DecodedRequest,
            features: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray],
-           primary_version: Optional[int] = None) -> None:
+           primary_version: Optional[int] = None, decisions: Any = None,
+           level: str = automation.FULL) -> None:
     if self.request_log is None:
       return
     batch = decoded.batch_size
@@ -179,6 +191,8 @@ class Predictor:
       }
       if primary_version is not None:
         rec['primary_version'] = primary_version
+      if decisions is not None:  # who decided this case (absent: the model, level full)
+        rec['automation'] = dict(decisions[i].to_json(), level=level)
       records.append(rec)
     try:
       self.request_log.write(name, version, records)

@@ -25,8 +25,11 @@ reaper makes that the state), so a controller that died cannot leave it on.
 `persist` (the server's durable state file) is called with every new state
 before it is installed: a change that cannot be saved does not happen.
 
+The automation level (who decides a case: serving.automation) is part of the
+same state, so it is saved, restored and swapped with the rest.
+
 Longer than 400 lines because every kind of routing change (labels, canary
-and lease, shadow, promote, rollback, reject, restore) goes through the one
+and lease, shadow, promote, rollback, reject, restore, automation level) goes through the one
 lock and the one persist-then-swap below; apart, they could not share them.
 """
 
@@ -89,6 +92,7 @@ class RoutingState:
   promoted: Optional[int] = None  # set by promote(): the version it made stable
   rejected: Mapping[int, str] = types.MappingProxyType({})  # version -> reason
   canary_lease_until: Optional[float] = None  # wall clock; None = no lease
+  automation_level: str = 'full'  # serving.automation.LEVELS: who decides a case
 
   def effective_weight(self, now: Optional[float] = None) -> float:
     """The canary weight, 0 once its lease has expired."""
@@ -103,6 +107,7 @@ class RoutingState:
         'canary_lease_until': self.canary_lease_until,
         'rejected': {str(k): v for k, v in sorted(self.rejected.items())},
         'shadow_version': None if self.shadow_version is None else str(self.shadow_version),
+        'automation_level': self.automation_level,
         'generation': self.generation,
         'updated_at': self.updated_at,
         'reason': self.reason,
@@ -212,7 +217,7 @@ class Router:
             canary_weight: Optional[float] = None, shadow_version: Any = ...,
             record_history: bool = True, promoted: Optional[int] = None,
             named: Sequence[int] = (), rejected: Optional[Mapping[int, str]] = None,
-            lease_until: Any = ...) -> RoutingState:
+            lease_until: Any = ..., automation_level: Optional[str] = None) -> RoutingState:
     """Builds, persists and installs a new state; caller holds self._lock.
 
     Versions in `named` were chosen on purpose by this change: a rejection of
@@ -234,7 +239,8 @@ class Router:
         reason=reason,
         promoted=promoted,
         rejected=types.MappingProxyType(still_rejected),
-        canary_lease_until=lease_until if weight > 0 else None)
+        canary_lease_until=lease_until if weight > 0 else None,
+        automation_level=automation_level or old.automation_level)
     if self._persist is not None:
       try:
         self._persist(new)
@@ -306,6 +312,13 @@ class Router:
       v = None if version is None else self._check_version(version, 'shadow')
       return self._changed(self._swap(f'shadow {v}', shadow_version=v,
                                       named=[] if v is None else [v]))
+
+  def set_automation_level(self, level: str) -> RoutingState:
+    """Who decides a case (serving.automation); the caller checked the bands.
+    Not a step `rollback()` undoes: it rolls back versions, not the level."""
+    with self._lock:
+      return self._changed(self._swap(f'automation level {level}', automation_level=level,
+                                      record_history=False))
 
   def promote(self, version: Optional[int] = None) -> RoutingState:
     """Blue-green switch: `version` (default: the canary) becomes stable at once.
@@ -399,7 +412,8 @@ class Router:
 
   def restore(self, labels: Mapping[str, int], canary_weight: float,
               shadow_version: Optional[int], rejected: Mapping[int, str],
-              lease_until: Optional[float], reason: str) -> RoutingState:
+              lease_until: Optional[float], reason: str,
+              automation_level: str = 'full') -> RoutingState:
     """Installs a saved state (versions that are not available are dropped)."""
     with self._lock:
       kept = {k: v for k, v in labels.items()
@@ -410,7 +424,8 @@ class Router:
       weight = float(canary_weight) if CANARY in kept else 0.0
       return self._changed(self._swap(reason, labels=kept, canary_weight=weight,
                                       shadow_version=shadow, rejected=dict(rejected),
-                                      lease_until=lease_until, record_history=False))
+                                      lease_until=lease_until, record_history=False,
+                                      automation_level=automation_level))
 
   def references(self, version: int) -> List[str]:
     """Labels/roles that point at `version` (a version in use must not unload)."""

@@ -2,8 +2,8 @@
 
 One small JSON file per model, `<state_dir>/<model>.routing.json`: labels,
 canary weight and its lease, shadow version, rejected versions (with the
-reason). The server writes it after every routing change and restores it at
-start, so a decision (a promotion, a rollback) survives a restart or a
+reason), the automation level (absent in older files: `full`). The server
+writes it after every routing change and restores it at start, so a decision (a promotion, a rollback) survives a restart or a
 `kill -9`; the in-process and remote rollout paths both go through a server,
 so they share it.
 
@@ -20,6 +20,7 @@ import os
 from typing import Any, Dict, Mapping, Optional
 
 import durable
+from description import automation as automation_section
 
 SUFFIX = '.routing.json'
 FORMAT_VERSION = 1
@@ -39,6 +40,7 @@ class SavedRouting:
   generation: int = 0
   updated_at: float = 0.0
   reason: str = ''
+  automation_level: str = 'full'
 
   def to_json(self) -> Dict[str, Any]:
     return {
@@ -51,6 +53,7 @@ class SavedRouting:
         'generation': int(self.generation),
         'updated_at': float(self.updated_at),
         'reason': self.reason,
+        'automation_level': self.automation_level,
     }
 
   @classmethod
@@ -60,6 +63,10 @@ class SavedRouting:
         raise ValueError(f'expected an object with "format": {FORMAT_VERSION}')
       lease = data.get('canary_lease_until')
       shadow = data.get('shadow_version')
+      level = data.get('automation_level', 'full')
+      if level not in automation_section.LEVELS:
+        raise ValueError(f'"automation_level" must be one of {automation_section.LEVELS}, '
+                         f'got {str(level)[:40]!r}')
       return cls(
           labels={str(k): int(v) for k, v in data.get('labels', {}).items()},
           canary_weight=float(data.get('canary_weight', 0.0)),
@@ -68,7 +75,7 @@ class SavedRouting:
           rejected={int(k): str(v) for k, v in data.get('rejected', {}).items()},
           generation=int(data.get('generation', 0)),
           updated_at=float(data.get('updated_at', 0.0)),
-          reason=str(data.get('reason', '')))
+          reason=str(data.get('reason', '')), automation_level=level)
     except (TypeError, ValueError, AttributeError) as e:
       raise RoutingStateError(f'{where}: not a routing state file: {e}') from e
 

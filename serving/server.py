@@ -16,6 +16,11 @@ the HTTP layer and its limits in `serving.http_app` and `serving.config`.
 Also GET /metrics (Prometheus), /healthz (alive) and /readyz (every model
 routable; 503 from the moment a shutdown starts).
 
+Automation level per model (`serving.automation`: shadow, assist, partial,
+full; admin POST .../automation): at a level other than full each prediction
+carries `automation: {decision, rule, reason}`, and partial applies the band
+pushed with the version that answers.
+
 Routing state is durable and authoritative (`serving.routing_store`): every
 change is saved before it takes effect and restored at start. A version found
 on disk is loaded and smoke-tested, but becomes `stable` only by promotion or
@@ -46,6 +51,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 
 from serving import admin  # noqa: E402
+from serving import automation  # noqa: E402
 from serving import metrics as monitoring  # noqa: E402
 from serving import router as router_lib  # noqa: E402
 from serving import routing_store  # noqa: E402
@@ -252,13 +258,19 @@ class ModelServer:
     def listener(version, ok, message, seconds, _name=name):
       del message, seconds
       metrics.observe_load(_name, version, ok)
+      loaded = served.store.get(version) if ok else None  # `served` exists by any load
+      if loaded is not None:
+        metrics.automation.observe_policy(_name, str(version), loaded.automation_policy)
+
+    def on_change(state, _name=name):
+      metrics.observe_routing(_name, state.labels, state.effective_weight())
+      metrics.automation.observe_level(_name, state.automation_level)
 
     store = ModelStore(name, base_path, contract=self.contract,
                        smoke_instances=self.smoke_instances,
                        settle_seconds=self.settle_seconds, listener=listener)
     router = Router(name, store.is_available, lambda: self._latest_routable(name),
-                    on_change=lambda s, _name=name: metrics.observe_routing(
-                        _name, s.labels, s.effective_weight()),
+                    on_change=on_change,
                     persist=lambda s: routing_store.write(state_file, _saved(s)))
     served = ServedModel(name, store, router)
     with self._models_lock:
@@ -267,6 +279,7 @@ class ModelServer:
       self._models[name] = served
     self.redact.add(base_path, f'<model dir of {name}>')
     metrics.observe_routing(name, {}, 0.0)
+    metrics.automation.observe_level(name, automation.FULL)
     with self._admin_lock:
       self._restore(served, saved, scan)
     return served
@@ -289,7 +302,8 @@ class ModelServer:
     if saved:
       served.router.restore(saved.labels, saved.canary_weight, saved.shadow_version,
                             rejected, saved.canary_lease_until,
-                            f'restored generation {saved.generation}')
+                            f'restored generation {saved.generation}',
+                            saved.automation_level)
     self._after_load(served, served.store.available_versions())
 
   def _latest_routable(self, name: str) -> Optional[int]:
@@ -386,11 +400,44 @@ class ModelServer:
     with self._admin_lock:
       return self.model(name).router.reject(version, reason)
 
+  def set_automation_level(self, name: str, level: Any):
+    """Who decides a case from now on (serving.automation); survives a restart.
+
+    partial needs a band for every version that serves routed traffic now
+    (stable, or the newest, and a canary with traffic): NoBandError if one
+    has none. A version labelled later without a band defers every case.
+    """
+    if level not in automation.LEVELS:
+      raise RoutingError(f'"level" must be one of {list(automation.LEVELS)}, got '
+                         f'{str(level)[:40]!r}')
+    with self._admin_lock:
+      served = self.model(name)
+      if level == 'partial':
+        state = served.router.state
+        serving = {state.labels.get(router_lib.STABLE) or self._latest_routable(name)}
+        if state.effective_weight() > 0:
+          serving.add(state.labels.get(router_lib.CANARY))
+        without = sorted(v for v in serving - {None}
+                         if served.store.get(v) is None or
+                         served.store.get(v).automation_policy is None)
+        if without:
+          raise automation.NoBandError(
+              f'"level": partial needs the band of each serving version, and version(s) '
+              f'{", ".join(map(str, without))} of model "{name}" were pushed without an '
+              f'automation policy (add the automation section to the description and '
+              f'push again, or use shadow, assist or full)')
+      return served.router.set_automation_level(level)
+
   def routing_json(self, name: str) -> Dict[str, Any]:
     served = self.model(name)
+    policies = {}
+    for model in served.store.models():
+      policy = model.automation_policy
+      policies[str(model.version)] = None if policy is None else dataclasses.asdict(policy)
     return {
         'model': name,
         'routing': served.router.state.to_json(),
+        'automation_policies': policies,
         'available_versions': [str(v) for v in served.store.available_versions()],
         'model_version_status': [s.to_json() for s in served.store.statuses()],
     }
@@ -442,4 +489,5 @@ def _saved(state: router_lib.RoutingState) -> routing_store.SavedRouting:
       labels=dict(state.labels), canary_weight=state.canary_weight,
       canary_lease_until=state.canary_lease_until, shadow_version=state.shadow_version,
       rejected=dict(state.rejected), generation=state.generation,
-      updated_at=state.updated_at, reason=state.reason)
+      updated_at=state.updated_at, reason=state.reason,
+      automation_level=state.automation_level)

@@ -44,6 +44,9 @@ def _fast_description(path: str) -> str:
   raw['training'].update(epochs=2, early_stopping_patience=1)
   raw['evaluation'] = {'min_accuracy': 0.5, 'min_rare_class_recall': 0.0,
                        'fairness_thresholds': [0.5]}
+  # Above the all-cases accuracy of two epochs on 2,500 rows, so the band
+  # defers some cases; reachable by deferring at most 90% of them.
+  raw['automation'] = {'level': 'partial', 'target_accuracy': 0.78, 'max_deferral_rate': 0.9}
   with open(path, 'w') as f:
     yaml.safe_dump(raw, f, sort_keys=False)
   return path
@@ -67,6 +70,7 @@ class Exported:
     versions = sorted(int(v) for v in os.listdir(model_dir) if v.isdigit())
     assert code == 0 and versions, f'the pipeline pushed nothing (exit {code})'
     self.pushed_root = os.path.dirname(model_dir)
+    self.metadata = configs.metadata_path(work_dir, NAME)
     self.version = versions[-1]
     self.version_dir = os.path.join(model_dir, str(self.version))
     self.spec = description.load(self.description)
@@ -113,6 +117,39 @@ def test_pipeline_pushed_and_its_rollout_decided_the_first_deployment(exported):
   assert exported.saved is not None
   assert exported.saved.labels.get('stable') == exported.version, exported.saved
   assert not exported.saved.rejected
+
+
+def test_the_pushed_version_carries_its_band_and_partial_defers_below_it(exported, tmp_path):
+  """Issue 21 end to end: AutomationPolicy -> UniquePusher -> the server's band."""
+  import json  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from metadata import automation as metadata_automation  # pylint: disable=g-import-not-at-top
+  from metadata import connection  # pylint: disable=g-import-not-at-top
+  from serving import automation  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(exported.version_dir, automation.POLICY_FILE)) as f:
+    pushed = json.load(f)['band']
+  recorded = metadata_automation.policy_of_version(connection.open_store(exported.metadata),
+                                                   str(exported.version))
+  assert recorded['min_confidence'] == pytest.approx(pushed['min_confidence'], rel=1e-5)
+  root = exported.serving_root(str(tmp_path / 'serving'))
+  srv = ModelServer(root, NAME).serve_in_background()
+  try:
+    client = client_lib.ServerClient(srv.url, NAME, admin_token=srv.admin_token)
+    assert client.set_automation_level('partial')['routing']['automation_level'] == 'partial'
+    inputs = client.signature_inputs(exported.version)
+    body = {'instances': [replay.make_instance(r.values, inputs) for r in exported.rows[:200]]}
+    status, answer, _ = client.request('POST', f'/v1/models/{NAME}:predict', body)
+    assert status == 200
+    confidence = np.array([max(p['probabilities']) for p in answer['predictions']])
+    deferred = np.array([p['automation']['decision'] == 'deferred'
+                         for p in answer['predictions']])
+    np.testing.assert_array_equal(deferred, confidence < pushed['min_confidence'])
+    assert 0 < deferred.sum() < len(deferred)
+    low, high = pushed['expected_deferral_rate_low'], pushed['expected_deferral_rate_high']
+    print(f'[exported model] band {pushed["min_confidence"]:.4f}: {deferred.mean():.1%} of '
+          f'200 replayed rows deferred, expected [{low:.1%}, {high:.1%}]')
+  finally:
+    srv.shutdown()
 
 
 def test_serve_shadow_canary_promote_and_roll_back_in_process(exported, bad_candidate,

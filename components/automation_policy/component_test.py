@@ -119,6 +119,11 @@ def test_the_band_defers_the_unsure_cases_and_is_recorded_with_the_model(inputs)
     document = json.load(f)
   assert document['band']['min_confidence'] == band and document['examples'] == ROWS
   assert [row['deferral_rate'] for row in document['curve']][0] == 0.0
+  # The file the Pusher puts next to the model is what the server reads.
+  from serving import automation  # pylint: disable=g-import-not-at-top
+  served = automation.read_policy(policy.uri)
+  assert served.min_confidence == band and (served.expected_deferral_rate_low,
+                                            served.expected_deferral_rate_high) == (low, high)
   with open(os.path.join(policy.uri, executor.POLICY_HTML)) as f:
     page = f.read()
   assert f'automate iff confidence &ge; {band:.4f}' in page
@@ -129,6 +134,8 @@ def test_an_unblessed_model_gets_no_band(inputs):
   assert policy.get_int_custom_property('blessed') == 0
   assert not policy.has_custom_property('min_confidence')
   assert 'no band was chosen' in open(os.path.join(policy.uri, executor.POLICY_HTML)).read()
+  from serving import automation  # pylint: disable=g-import-not-at-top
+  assert automation.read_policy(policy.uri) is None  # served: partial defers every case
 
 
 def test_a_target_no_band_reaches_fails_the_component(inputs):
@@ -158,6 +165,8 @@ def test_the_pipeline_chooses_the_band_before_pushing_only_when_described():
     return {n.id for n in nodes[node].upstream_nodes}
 
   assert 'AutomationPolicy' in upstream('Pusher')
+  # The band travels into the pushed version directory (serving/automation.py).
+  assert nodes['Pusher'].inputs['automation_policy'].producer_component_id == 'AutomationPolicy'
   assert upstream('AutomationPolicy') >= {'Evaluator', 'Trainer'}
   nodes = {c.id: c for c in _pipeline(description.load(configs.DEFAULT_DESCRIPTION)).components}
   assert 'AutomationPolicy' not in nodes and 'AutomationPolicy' not in upstream('Pusher')

@@ -1,7 +1,9 @@
 """UniquePusher: a blessed model is pushed once; the same model again is not."""
 
+import json
 import os
 
+from metadata.artifacts import AutomationPolicy
 from tfx.proto import pusher_pb2
 from tfx.types import channel
 from tfx.types import standard_artifacts
@@ -22,7 +24,7 @@ def _model(tmp_path, name, weights=b'w1'):
   return model
 
 
-def _push(tmp_path, model, run, blessed=1):
+def _push(tmp_path, model, run, blessed=1, policy=None):
   blessing = standard_artifacts.ModelBlessing()
   blessing.uri = str(tmp_path / f'blessing{run}')
   blessing.set_int_custom_property('blessed', blessed)
@@ -31,8 +33,11 @@ def _push(tmp_path, model, run, blessed=1):
   destination = pusher_pb2.PushDestination(
       filesystem=pusher_pb2.PushDestination.Filesystem(
           base_directory=str(tmp_path / 'serving')))
+  inputs = {'model': [model], 'model_blessing': [blessing]}
+  if policy is not None:
+    inputs['automation_policy'] = [policy]
   executor.Executor().Do(
-      {'model': [model], 'model_blessing': [blessing]}, {'pushed_model': [pushed]},
+      inputs, {'pushed_model': [pushed]},
       {'push_destination': proto_utils.proto_to_json(destination)})
   return pushed
 
@@ -85,3 +90,44 @@ def test_the_component_is_a_pusher_with_the_dedup_executor():
           filesystem=pusher_pb2.PushDestination.Filesystem(base_directory='/s')))
   assert set(pusher.outputs) == {'pushed_model'}
   assert pusher.executor_spec.executor_class is executor.Executor
+
+
+def _policy(tmp_path, band):
+  policy = AutomationPolicy()
+  policy.uri = str(tmp_path / 'policy')
+  os.makedirs(policy.uri)
+  with open(os.path.join(policy.uri, 'automation_policy.json'), 'w') as f:
+    json.dump({'blessed': True, 'band': band}, f)
+  return policy
+
+
+def test_the_policy_is_pushed_into_the_version_directory_before_the_graph(tmp_path,
+                                                                         monkeypatch):
+  band = {'min_confidence': 0.123456789, 'expected_deferral_rate': 0.2,
+          'expected_deferral_rate_low': 0.18, 'expected_deferral_rate_high': 0.22}
+  copied = []
+  real_copy = executor.io_utils.copy_file
+  monkeypatch.setattr(executor.io_utils, 'copy_file',
+                      lambda src, dst, *a, **k: (copied.append(os.path.basename(dst)),
+                                                 real_copy(src, dst, *a, **k)))
+  pushed = _push(tmp_path, _model(tmp_path, 'm'), 1, policy=_policy(tmp_path, band))
+  assert pushed.get_int_custom_property('pushed') == 1
+  [version] = _versions(tmp_path)
+  version_dir = tmp_path / 'serving' / version
+  assert pushed.get_string_custom_property('pushed_destination') == str(version_dir)
+  with open(version_dir / 'automation_policy.json') as f:
+    assert json.load(f)['band'] == band  # every digit: not MLMD's 6
+  assert (version_dir / 'variables' / 'variables.index').exists()
+  assert copied == ['automation_policy.json', 'saved_model.pb']
+  # The same model with its policy is still a duplicate of the pushed version.
+  again = _push(tmp_path, _model(tmp_path, 'm2'), 2, policy=_policy(tmp_path / 'x', band))
+  assert again.get_int_custom_property('pushed') == 0
+
+
+def test_the_component_takes_the_policy_channel():
+  pusher = component.UniquePusher(
+      model=channel.Channel(type=standard_artifacts.Model),
+      push_destination=pusher_pb2.PushDestination(
+          filesystem=pusher_pb2.PushDestination.Filesystem(base_directory='/s')),
+      automation_policy=channel.Channel(type=AutomationPolicy))
+  assert set(pusher.inputs) == {'model', 'automation_policy'}

@@ -9,10 +9,16 @@ every version already under the push destination; a match is recorded as not
 pushed (`pushed` = 0, so CanaryRollout skips) with `duplicate_of_version`
 naming the version that already serves it. The file system is the source of
 truth, not ML Metadata, because that is what the model server loads.
+
+With an `automation_policy` input, the push is TFX's filesystem push plus the
+policy's automation_policy.json in the version directory, written before
+saved_model.pb: the server (like TF Serving) takes saved_model.pb as the sign
+that a version is complete, so it never loads the model without its band.
 """
 
 import hashlib
 import os
+import time
 from typing import Any, Dict, List, Optional
 
 from absl import logging
@@ -22,12 +28,16 @@ from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
+from tfx.utils import io_utils
 from tfx.utils import proto_utils
+
+from serving import automation
 
 FINGERPRINT_PROPERTY = 'model_fingerprint'
 DUPLICATE_OF_PROPERTY = 'duplicate_of_version'
 _DEFINING_FILES = ('saved_model.pb',)
 _DEFINING_DIRS = ('variables',)
+POLICY_KEY = 'automation_policy'
 
 
 def model_fingerprint(model_dir: str) -> Optional[str]:
@@ -86,7 +96,31 @@ class Executor(pusher_executor.Executor):
                    'again.', fingerprint, duplicate, base)
       self._MarkNotPushed(model_push)
       model_push.set_string_custom_property(DUPLICATE_OF_PROPERTY, duplicate)
+    elif input_dict.get(POLICY_KEY) and base:
+      policy = artifact_utils.get_single_instance(input_dict[POLICY_KEY])
+      self._push_with_policy(self.GetModelPath(input_dict), base, model_push,
+                             os.path.join(policy.uri, automation.POLICY_FILE))
     else:
       super().Do(input_dict, output_dict, exec_properties)
     if fingerprint:
       model_push.set_string_custom_property(FINGERPRINT_PROPERTY, fingerprint)
+
+  def _push_with_policy(self, model_path: str, base: str, model_push: types.Artifact,
+                        policy_file: str) -> None:
+    """TFX's filesystem push (tfx/components/pusher/executor.py), plus the policy."""
+    if not fileio.exists(policy_file):
+      raise FileNotFoundError(f'the automation policy {policy_file} is missing: the '
+                              f'AutomationPolicy component wrote no band for this model')
+    version = str(int(time.time()))
+    serving_path = os.path.join(base, version)
+    if fileio.exists(serving_path):
+      logging.info('Destination directory %s already exists, skipping current push.',
+                   serving_path)
+    else:
+      io_utils.copy_dir(model_path, serving_path, deny_regex_patterns=[r'saved_model\.pb'])
+      io_utils.copy_file(policy_file, os.path.join(serving_path, automation.POLICY_FILE))
+      io_utils.copy_file(os.path.join(model_path, 'saved_model.pb'),
+                         os.path.join(serving_path, 'saved_model.pb'))
+      logging.info('Model and its automation policy written to %s.', serving_path)
+    io_utils.copy_dir(model_path, model_push.uri)
+    self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
