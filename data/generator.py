@@ -26,7 +26,8 @@ place); this one is the command line and the names callers use.
 CLI::
 
     python -m data.generator --out DIR --spans 3 --rows 20000 \
-        --scenario clean|data_drift|concept_drift --seed 42 [--overwrite]
+        --scenario clean|data_drift|concept_drift --seed 42 [--overwrite] \
+        [--schedule 3=data_drift,5-7=concept_drift] [--weak-slice-share 7=0.4]
 """
 
 import argparse
@@ -35,6 +36,7 @@ import sys
 from typing import Optional, Sequence
 
 # The names the tests, the data card and the pipeline's fixtures use.
+from data import process
 from data.process import BASE_PARAMS  # pylint: disable=unused-import
 from data.process import CLASSES  # pylint: disable=unused-import
 from data.process import COLUMNS  # pylint: disable=unused-import
@@ -63,16 +65,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('--scenario', choices=SCENARIOS, default='clean')
   parser.add_argument('--seed', type=int, default=42)
   parser.add_argument('--labeler-fraction', type=float, default=0.05)
+  parser.add_argument('--schedule', help='drift any spans instead of the last: '
+                      'SPAN=SCENARIO or FIRST-LAST=SCENARIO, comma-separated, e.g. '
+                      '3=data_drift,5-7=concept_drift (unnamed spans are clean)')
+  parser.add_argument('--weak-slice-share', help='collect more of the weak slice (age_band '
+                      '18-24) in some spans: SPAN=SHARE or FIRST-LAST=SHARE, e.g. 7=0.4')
   parser.add_argument('--overwrite', action='store_true',
                       help='replace an existing generated dataset')
   parser.add_argument('--quiet', action='store_true',
                       help='no progress on stderr')
   args = parser.parse_args(argv)
   try:
+    schedule = process.parse_schedule(args.schedule) if args.schedule else None
+    shares = {span: float(v) for span, v in
+              process.parse_schedule(args.weak_slice_share or '').items()}
     summary = generate(args.out, spans=args.spans, rows_per_span=args.rows,
                        scenario=args.scenario, seed=args.seed,
                        labeler_fraction=args.labeler_fraction,
-                       overwrite=args.overwrite, verbose=not args.quiet)
+                       overwrite=args.overwrite, verbose=not args.quiet,
+                       schedule=schedule, weak_slice_share=shares or None)
   except (FileExistsError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
