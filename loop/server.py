@@ -23,7 +23,8 @@ _URL = re.compile(r'serving model \S+ on (http://127\.0\.0\.1:\d+)')
 class ServerProcess:
 
   def __init__(self, serving_model_dir: str, request_log_dir: str, state_dir: str,
-               log_file: str):
+               log_file: str, description_path: str):
+    self.description_path = description_path
     self.serving_model_dir = serving_model_dir
     self.request_log_dir = request_log_dir
     self.token_file = os.path.join(state_dir, 'admin.token')
@@ -41,7 +42,8 @@ class ServerProcess:
         [sys.executable, '-m', 'cli.serve', '--serving-root', serving_root,
          '--model-name', model_name, '--host', '127.0.0.1', '--port', '0',
          '--state-dir', self.state_dir, '--admin-token-file', self.token_file,
-         '--request-log-dir', self.request_log_dir, '--log-file', self.log_file],
+         '--request-log-dir', self.request_log_dir, '--log-file', self.log_file,
+         '--description', self.description_path],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=configs.REPO_ROOT,
         env=dict(os.environ, TF_USE_LEGACY_KERAS='1'))
     found = threading.Event()

@@ -89,7 +89,8 @@ class MonthResult:
 
   def to_json(self) -> dict:
     d = dataclasses.asdict(self)
-    d.update(did=self.did(), should=self.should(), agrees=self.agrees)
+    d.update(did=self.did(), should=self.should(), agrees=self.agrees,
+             gap_narrowed=self.gap_narrowed)
     return d
 
 
@@ -123,7 +124,8 @@ class Simulation:
     self.request_log = os.path.join(self.root, 'request_log')
     self.server = ServerProcess(configs.serving_model_dir(self.pipeline_work, self.name),
                                 self.request_log, os.path.join(self.root, 'server_state'),
-                                os.path.join(self.root, 'logs', 'serve.log'))
+                                os.path.join(self.root, 'logs', 'serve.log'),
+                                self.descriptions['normal'])
     self.hlp_by_month: Dict[int, dict] = {}
     self.collected: Optional[tuple] = None
 
