@@ -40,11 +40,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       help='a small run: 2-epoch models, fewer slices, floors such models pass')
   parser.add_argument('--seed', type=int, default=42)
   parser.add_argument('--overwrite', action='store_true', help='start over in --work-dir')
+  parser.add_argument('--resume', action='store_true',
+                      help='continue an interrupted simulation in --work-dir after the '
+                           'last month it finished')
   args = parser.parse_args(argv)
-  if os.path.exists(args.work_dir) and os.listdir(args.work_dir):
+  if os.path.exists(args.work_dir) and os.listdir(args.work_dir) and not args.resume:
     if not args.overwrite:
-      print(f'error: {args.work_dir} is not empty; pass --overwrite to start over',
-            file=sys.stderr)
+      print(f'error: {args.work_dir} is not empty; pass --overwrite to start over or '
+            f'--resume to continue', file=sys.stderr)
       return 2
     shutil.rmtree(args.work_dir)
   settings = simulation.Settings(work_dir=args.work_dir, rows_per_month=args.rows,

@@ -24,6 +24,7 @@ import time
 from typing import Callable, Dict, List, Optional
 
 import description
+import durable
 from loop import alarm as alarm_lib
 from loop import plan as plan_lib
 from loop import traffic
@@ -144,20 +145,47 @@ class Simulation:
     return ['--work-dir', self.pipeline_work, '--pipeline-name', self.name]
 
   # ------------------------------------------------------------- the loop
+  # ------------------------------------------------------------- progress
+  def _progress_path(self) -> str:
+    return os.path.join(self.root, 'progress.json')
+
+  def _save(self, results: List[MonthResult]) -> None:
+    durable.write_json(self._progress_path(), {
+        'months': [dataclasses.asdict(r) for r in results],
+        'hlp': {str(k): v for k, v in self.hlp_by_month.items()},
+        'collected': list(self.collected) if self.collected else None,
+        'slice_share': {str(k): v for k, v in self.world.slice_share.items()}})
+
+  def _load(self) -> List[MonthResult]:
+    """The months a previous, interrupted run of this work dir finished."""
+    if not os.path.exists(self._progress_path()):
+      return []
+    with open(self._progress_path()) as f:
+      saved = json.load(f)
+    self.hlp_by_month = {int(k): v for k, v in saved['hlp'].items()}
+    self.collected = tuple(saved['collected']) if saved['collected'] else None
+    self.world.slice_share = {int(k): v for k, v in saved['slice_share'].items()}
+    return [MonthResult(**m) for m in saved['months']]
+
   def run(self) -> List[MonthResult]:
-    results = []
+    results = self._load()
+    done = {r.month for r in results}
     self.say(f'Simulating {len(self.s.months)} months under {self.root} '
-             f'({self.s.rows_per_month} labelled rows and as many requests a month)')
+             f'({self.s.rows_per_month} labelled rows and as many requests a month)'
+             + (f'; months {sorted(done)} were simulated already' if done else ''))
     self.world.generate(1)
     url = self.server.start()
     self.say(f'model server: {url} (pid {self.server.pid}, request log {self.request_log})')
     try:
       for month in self.s.months:
+        if month.number in done:
+          continue
         started = time.time()
         self.say(f'\n=== Month {month.number}: {month.story}')
         result = self._month(month)
         result.seconds = time.time() - started
         results.append(result)
+        self._save(results)
         self.say(f'  -> {result.did()}  [{"agrees" if result.agrees else "WRONG CALL"}, '
                  f'{result.seconds:.0f} s]')
     finally:

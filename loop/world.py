@@ -16,7 +16,6 @@ after the month before it.
 import copy
 import csv
 import os
-import shutil
 import subprocess
 import sys
 from typing import Dict, List, Optional
@@ -89,9 +88,15 @@ class World:
     return span_dir
 
   def copy_labelers(self, period: int, span: int) -> None:
-    """The labelers' answers of period `period` serve span `span` (ids join)."""
-    shutil.copy(os.path.join(self._period_dir(period), 'labelers', f'span-{period}.csv'),
-                os.path.join(self.data_root, 'labelers', f'span-{span}.csv'))
+    """The labelers' answers of period `period` for the rows of span `span` (ids join;
+    the labelers' sample covered the whole period, the span holds part of it)."""
+    with open(os.path.join(self.data_root, f'span-{span}', 'data.csv'), newline='') as f:
+      ids = {row['application_id'] for row in csv.DictReader(f)}
+    with open(os.path.join(self._period_dir(period), 'labelers', f'span-{period}.csv'),
+              newline='') as f:
+      reader = csv.DictReader(f)
+      fields, rows = reader.fieldnames, [r for r in reader if r['application_id'] in ids]
+    _write_csv(os.path.join(self.data_root, 'labelers', f'span-{span}.csv'), fields, rows)
 
   def traffic(self, period: int) -> List[Dict[str, str]]:
     """The live half of period `period` as the loan system sends it: no outcome."""

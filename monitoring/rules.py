@@ -13,10 +13,11 @@ Thresholds, per rule:
   live quality      from delayed labels (python -m cli.labels --textfile, see
                     feedback/export.py), once a version has `min_live_labels`
                     labelled predictions: the rare class's live recall is below the
-                    description's blessing floor, or live accuracy is below the
-                    version's own offline evaluation. Both compare the upper end of
-                    the 95% Wilson interval, so an alert means "significantly below",
-                    not sampling noise of a small month.
+                    description's blessing floor, or live accuracy is more than
+                    `live_accuracy_margin` below the version's own offline evaluation
+                    (itself measured on a finite eval split). Both compare the upper
+                    end of the 95% Wilson interval, so an alert means "significantly
+                    below", not sampling noise of a small month.
 
 Each alert's annotations say what to look at: the feature and version in
 its labels, the monitor's window files and report, the skew command.
@@ -35,6 +36,8 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 DEFAULT_MISSING_SHARE = 0.01
 # Labelled predictions a version needs before its live quality can alert.
 DEFAULT_MIN_LIVE_LABELS = 200
+# How far live accuracy may sit below the offline evaluation before it alerts.
+DEFAULT_LIVE_ACCURACY_MARGIN = 0.03
 LIVE_QUALITY_ALERTS = ('ModelLiveRareClassRecallLow', 'ModelLiveAccuracyBelowOffline')
 SERVER_JOB, MONITOR_JOB = 'model-server', 'model-monitor'
 
@@ -167,7 +170,8 @@ def _model_rules(model: str, th: Mapping[str, Any], policy: policy_lib.Monitorin
   ]
 
 
-def _live_quality_rules(model: str, wait: str, min_labels: int) -> List[Dict[str, Any]]:
+def _live_quality_rules(model: str, wait: str, min_labels: int,
+                        margin: float) -> List[Dict[str, Any]]:
   """Delayed labels say the served version got worse (metrics of feedback/export.py)."""
   enough = (f'on(model, version) live_labelled_examples{{model="{model}",slice="overall"}} '
             f'>= {min_labels}')
@@ -187,9 +191,10 @@ def _live_quality_rules(model: str, wait: str, min_labels: int) -> List[Dict[str
              f'cli.harvest.'),
       _alert('ModelLiveAccuracyBelowOffline',
              f'live_accuracy_ci_high{{model="{model}",slice="overall"}} < on(model, version) '
-             f'offline_accuracy{{model="{model}"}} and {enough}', wait, 'warning',
-             f'Live accuracy of {model} version {{{{ $labels.version }}}} dropped below its '
-             f'offline evaluation (95% interval up to {{{{ $value | printf "%.3f" }}}})',
+             f'(offline_accuracy{{model="{model}"}} - {margin}) and {enough}', wait, 'warning',
+             f'Live accuracy of {model} version {{{{ $labels.version }}}} dropped more than '
+             f'{margin} below its offline evaluation (95% interval up to '
+             f'{{{{ $value | printf "%.3f" }}}})',
              f'The labels that arrived disagree with the version more than its evaluation '
              f'did: if the inputs did not drift (no ModelInputDrift), the relation between '
              f'inputs and outcome changed. {labels_cmd}; retrain on the harvested traffic: '
@@ -200,14 +205,16 @@ def _live_quality_rules(model: str, wait: str, min_labels: int) -> List[Dict[str
 def generate(spec, schema: schema_pb2.Schema, policy: policy_lib.MonitoringPolicy,
              state_dir: str = '<monitor state dir>', server_job: str = SERVER_JOB,
              monitor_job: str = MONITOR_JOB,
-             min_live_labels: int = DEFAULT_MIN_LIVE_LABELS) -> Dict[str, Any]:
+             min_live_labels: int = DEFAULT_MIN_LIVE_LABELS,
+             live_accuracy_margin: float = DEFAULT_LIVE_ACCURACY_MARGIN) -> Dict[str, Any]:
   """The rule file as a dict (yaml.safe_dump it, or use to_yaml)."""
   model = spec.name
   th = thresholds(spec, schema, policy)
   look = _where_to_look(model, state_dir)
   rules = (_input_rules(model, th, policy.alert_for, look) +
            _model_rules(model, th, policy, look, server_job, monitor_job) +
-           _live_quality_rules(model, policy.alert_for, min_live_labels))
+           _live_quality_rules(model, policy.alert_for, min_live_labels,
+                               live_accuracy_margin))
   return {'groups': [{'name': f'{model}-model-monitoring', 'rules': rules}]}
 
 
