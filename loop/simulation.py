@@ -207,8 +207,8 @@ class Simulation:
       self.world.labelled_span(k)
       description_path = self.descriptions[month.training]
       if month.training == 'degraded':
-        result.notes.append('trained with a broken configuration (learning rate 1e-7, '
-                            '1 epoch) behind a lax gate')
+        result.notes.append('trained with a broken configuration (inverse-frequency class '
+                            'weights, 1 epoch at learning rate 0.02) behind a lax gate')
     self._pipeline(k, description_path, result)
     self._error_analysis(k, result)
     self._serve_next(k, result)
