@@ -27,7 +27,7 @@ CLI::
 
     python -m data.generator --out DIR --spans 3 --rows 20000 \
         --scenario clean|data_drift|concept_drift --seed 42 [--overwrite] \
-        [--schedule 3=data_drift,5-7=concept_drift] [--weak-slice-share 7=0.4]
+        [--schedule 3=data_drift,5-7=concept_drift] [--age-band-share 7=18-24:0.45]
 """
 
 import argparse
@@ -68,8 +68,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('--schedule', help='drift any spans instead of the last: '
                       'SPAN=SCENARIO or FIRST-LAST=SCENARIO, comma-separated, e.g. '
                       '3=data_drift,5-7=concept_drift (unnamed spans are clean)')
-  parser.add_argument('--weak-slice-share', help='collect more of the weak slice (age_band '
-                      '18-24) in some spans: SPAN=SHARE or FIRST-LAST=SHARE, e.g. 7=0.4')
+  parser.add_argument('--age-band-share', help='collect more of one age band in some spans: '
+                      'SPAN=BAND:SHARE or FIRST-LAST=BAND:SHARE, e.g. 7=18-24:0.45')
   parser.add_argument('--overwrite', action='store_true',
                       help='replace an existing generated dataset')
   parser.add_argument('--quiet', action='store_true',
@@ -77,13 +77,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   args = parser.parse_args(argv)
   try:
     schedule = process.parse_schedule(args.schedule) if args.schedule else None
-    shares = {span: float(v) for span, v in
-              process.parse_schedule(args.weak_slice_share or '').items()}
+    shares = {}
+    for span, value in process.parse_schedule(args.age_band_share or '').items():
+      band, sep, share = value.rpartition(':')
+      if not sep:
+        raise ValueError(f'--age-band-share: expected BAND:SHARE, got {value!r}')
+      shares[span] = (band, float(share))
     summary = generate(args.out, spans=args.spans, rows_per_span=args.rows,
                        scenario=args.scenario, seed=args.seed,
                        labeler_fraction=args.labeler_fraction,
                        overwrite=args.overwrite, verbose=not args.quiet,
-                       schedule=schedule, weak_slice_share=shares or None)
+                       schedule=schedule, age_band_share=shares or None)
   except (FileExistsError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2

@@ -565,7 +565,7 @@ def test_cli_runs(tmp_path):
 
 
 def test_a_schedule_drifts_any_spans_and_a_slice_can_be_collected(tmp_path):
-  """--schedule 2=data_drift,3-4=concept_drift; --weak-slice-share 4=0.45."""
+  """--schedule 2=data_drift,3-4=concept_drift; --age-band-share 4=18-24:0.45."""
   import pandas as pd  # pylint: disable=g-import-not-at-top
   from data import process  # pylint: disable=g-import-not-at-top
   assert process.parse_schedule('2=data_drift,3-4=concept_drift') == {
@@ -576,7 +576,7 @@ def test_a_schedule_drifts_any_spans_and_a_slice_can_be_collected(tmp_path):
   summary = generator.generate(out, spans=4, rows_per_span=4000, seed=3, verbose=False,
                                schedule={2: 'data_drift', 3: 'concept_drift',
                                          4: 'concept_drift'},
-                               weak_slice_share={4: 0.45})
+                               age_band_share={4: ('18-24', 0.45)})
   assert [s['drifted'] for s in summary['spans']] == [False, True, True, True]
   spans = [pd.read_csv(s['data_csv']) for s in summary['spans']]
   weak = [float((f['age_band'] == '18-24').mean()) for f in spans]

@@ -7,7 +7,7 @@ applies a drift scenario to the last span.
 
 import copy
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 DATASET_NAME = 'credit_risk'
 GENERATOR_VERSION = 1
@@ -242,26 +242,27 @@ def scenario_of(scenario: str, span: int, spans: int,
 
 def span_process(params: Dict[str, Any], scenario: str, span: int,
                  spans: int, schedule: Optional[Dict[int, str]] = None,
-                 weak_slice_share: Optional[Dict[int, float]] = None) -> Dict[str, Any]:
+                 age_band_share: Optional[Dict[int, Tuple[str, float]]] = None
+                 ) -> Dict[str, Any]:
   """The parameters in force for one span.
 
   Without a schedule, drift applies to the last span only. `schedule`
   (span -> scenario) drifts any spans, e.g. concept drift from span 5 on.
-  `weak_slice_share` (span -> share) collects more (or fewer) applications
-  of the weak slice in that span: its age band gets this probability, the
+  `age_band_share` (span -> (band, share)) collects more (or fewer)
+  applications of one age band in that span: it gets this probability, the
   other bands keep their proportions. Neither changes how an outcome
   follows from the features, so a boosted slice is more data, not new truth.
   """
   p = copy.deepcopy(params)
-  share = (weak_slice_share or {}).get(span)
-  if share is not None:
-    if not 0.0 < share < 1.0:
-      raise ValueError(f'weak slice share of span {span} must be in (0, 1), got {share}')
+  if span in (age_band_share or {}):
+    band, share = age_band_share[span]
     bands = p['age_bands']
-    weak = WEAK_SLICE['value']
-    others = sum(v[2] for k, v in bands.items() if k != weak)
+    if band not in bands or not 0.0 < share < 1.0:
+      raise ValueError(f'span {span}: age band share needs one of {sorted(bands)} and a '
+                       f'share in (0, 1), got {band!r}: {share}')
+    others = sum(v[2] for k, v in bands.items() if k != band)
     for k, v in bands.items():
-      v[2] = share if k == weak else v[2] * (1.0 - share) / others
+      v[2] = share if k == band else v[2] * (1.0 - share) / others
   active = scenario_of(scenario, span, spans, schedule)
   if active not in SCENARIOS:
     raise ValueError(f'span {span}: scenario must be one of {SCENARIOS}, got {active!r}')

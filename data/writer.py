@@ -9,7 +9,7 @@ import os
 import shutil
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -63,11 +63,11 @@ def generate(out_dir: str = process.DEFAULT_OUT, spans: int = 3,
              seed: int = 42, labeler_fraction: float = 0.05,
              overwrite: bool = False, verbose: bool = True,
              schedule: Optional[Dict[int, str]] = None,
-             weak_slice_share: Optional[Dict[int, float]] = None) -> Dict[str, Any]:
+             age_band_share: Optional[Dict[int, Tuple[str, float]]] = None) -> Dict[str, Any]:
   """Writes the dataset under `out_dir`; returns a summary dict.
 
-  `schedule` (span -> scenario) and `weak_slice_share` (span -> share of the
-  weak slice's age band): see process.span_process.
+  `schedule` (span -> scenario) and `age_band_share` (span -> (age band,
+  share)): see process.span_process.
 
   The whole dataset is written into a sibling staging directory and renamed
   into place at the end, so readers never see a half-written dataset.
@@ -97,13 +97,13 @@ def generate(out_dir: str = process.DEFAULT_OUT, spans: int = 3,
     for span in range(1, spans + 1):
       span_records.append(_write_span(staging, span, spans, rows_per_span,
                                       scenario, seed, labeler_fraction,
-                                      verbose, schedule, weak_slice_share))
+                                      verbose, schedule, age_band_share))
     meta = record.generation_record(spans, rows_per_span, scenario, seed,
                               labeler_fraction, span_records)
-    if schedule is not None or weak_slice_share:
+    if schedule is not None or age_band_share:
       meta['parameters']['schedule'] = {str(k): v for k, v in sorted((schedule or {}).items())}
-      meta['parameters']['weak_slice_share'] = {
-          str(k): v for k, v in sorted((weak_slice_share or {}).items())}
+      meta['parameters']['age_band_share'] = {
+          str(k): list(v) for k, v in sorted((age_band_share or {}).items())}
     with open(os.path.join(staging, 'generation.json'), 'w') as f:
       json.dump(meta, f, indent=2, sort_keys=False)
       f.write('\n')
@@ -156,9 +156,9 @@ def _swap_into_place(staging: str, out_dir: str) -> None:
 def _write_span(root: str, span: int, spans: int, rows: int, scenario: str,
                 seed: int, labeler_fraction: float, verbose: bool,
                 schedule: Optional[Dict[int, str]] = None,
-                weak_slice_share: Optional[Dict[int, float]] = None) -> Dict[str, Any]:
+                age_band_share: Optional[Dict[int, Tuple[str, float]]] = None) -> Dict[str, Any]:
   p = process.span_process(process.BASE_PARAMS, scenario, span, spans, schedule,
-                           weak_slice_share)
+                           age_band_share)
   active = process.scenario_of(scenario, span, spans, schedule)
   drifted = active != 'clean'
   span_dir = os.path.join(root, f'span-{span}')

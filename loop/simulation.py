@@ -154,7 +154,7 @@ class Simulation:
         'months': [dataclasses.asdict(r) for r in results],
         'hlp': {str(k): v for k, v in self.hlp_by_month.items()},
         'collected': list(self.collected) if self.collected else None,
-        'slice_share': {str(k): v for k, v in self.world.slice_share.items()}})
+        'slice_share': {str(k): list(v) for k, v in self.world.slice_share.items()}})
 
   def _load(self) -> List[MonthResult]:
     """The months a previous, interrupted run of this work dir finished."""
@@ -164,7 +164,7 @@ class Simulation:
       saved = json.load(f)
     self.hlp_by_month = {int(k): v for k, v in saved['hlp'].items()}
     self.collected = tuple(saved['collected']) if saved['collected'] else None
-    self.world.slice_share = {int(k): v for k, v in saved['slice_share'].items()}
+    self.world.slice_share = {int(k): tuple(v) for k, v in saved['slice_share'].items()}
     return [MonthResult(**m) for m in saved['months']]
 
   def run(self) -> List[MonthResult]:
@@ -305,17 +305,17 @@ class Simulation:
     upcoming = [m for m in self.s.months if m.number == period]
     if upcoming and upcoming[0].collect_slice:
       top = world_lib.top_slice(self.hlp_by_month.get(k))
-      column, value = world_lib.WEAK_SLICE
-      if top and (top.get('slice_column'), str(top.get('slice_value'))) == (column, value):
-        self.world.slice_share[period] = world_lib.COLLECTED_SHARE
+      column, value = (top.get('slice_column'), str(top.get('slice_value'))) if top else (None,
+                                                                                         None)
+      if column == world_lib.COLLECTABLE:
+        self.world.slice_share[period] = (value, world_lib.COLLECTED_SHARE)
         self.collected = (column, value, world_lib.slice_gap(self.hlp_by_month[k], column,
                                                              value))
         self.say(f'  collecting more applications of {column}={value} in period {period} '
                  f'(share {world_lib.COLLECTED_SHARE:.0%})')
       else:
-        self.say(f'  the error analysis names {top and top.get("slice_column")}='
-                 f'{top and top.get("slice_value")}: the world can only collect more of '
-                 f'{column}={value}')
+        self.say(f'  the error analysis names {column}={value}: the world can only collect '
+                 f'more of one {world_lib.COLLECTABLE}')
     self.world.generate(period)
     rows = self.world.traffic(period)
     counts = traffic.send(self.server.url, self.name, self.server.admin_token(), rows, self.spec)

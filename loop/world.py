@@ -18,14 +18,14 @@ import csv
 import os
 import subprocess
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import yaml
 
 from pipeline import configs
 
-WEAK_SLICE = ('age_band', '18-24')   # the one slice the generator can collect more of
-COLLECTED_SHARE = 0.45               # its share of applications once collected on purpose
+COLLECTABLE = 'age_band'   # the slice column the generator can collect more of
+COLLECTED_SHARE = 0.45     # a band's share of applications once collected on purpose
 
 
 def _run(args: List[str], log_path: str, timeout: float = 1800) -> subprocess.CompletedProcess:
@@ -46,7 +46,7 @@ class World:
     self.rows = rows_per_month * 2  # half labelled data, half traffic
     self.seed = seed
     self.schedule = dict(schedule)
-    self.slice_share: Dict[int, float] = {}
+    self.slice_share: Dict[int, Tuple[str, float]] = {}  # period -> (age band, share)
     self.log_path = log_path
     self.data_root = os.path.join(root, 'data')
     self.labels_dir = os.path.join(root, 'labels')
@@ -61,12 +61,13 @@ class World:
     if os.path.exists(os.path.join(out, 'generation.json')):
       return
     sched = ','.join(f'{p}={s}' for p, s in sorted(self.schedule.items()) if p <= period)
-    shares = ','.join(f'{p}={s}' for p, s in sorted(self.slice_share.items()) if p <= period)
+    shares = ','.join(f'{p}={band}:{share}' for p, (band, share)
+                      in sorted(self.slice_share.items()) if p <= period)
     args = ['-m', 'data.generator', '--out', out, '--spans', str(period), '--rows',
             str(self.rows), '--seed', str(self.seed), '--quiet', '--overwrite',
             '--schedule', sched or f'{period}=clean']
     if shares:
-      args += ['--weak-slice-share', shares]
+      args += ['--age-band-share', shares]
     done = _run(args, self.log_path, timeout=600)
     if done.returncode != 0:
       raise RuntimeError(f'data.generator failed for period {period}: {done.stderr[-2000:]}')
