@@ -37,7 +37,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       help='labelled applications per month; as many are served (default 5000)')
   parser.add_argument('--epochs', type=int, default=20)
   parser.add_argument('--small', action='store_true',
-                      help='a small run: 2-epoch models, fewer slices, floors such models pass')
+                      help='a small run: 6-epoch models, fewer slices, floors such models pass')
   parser.add_argument('--seed', type=int, default=42)
   parser.add_argument('--overwrite', action='store_true', help='start over in --work-dir')
   parser.add_argument('--resume', action='store_true',
@@ -51,7 +51,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       return 2
     shutil.rmtree(args.work_dir)
   settings = simulation.Settings(work_dir=args.work_dir, rows_per_month=args.rows,
-                                 epochs=2 if args.small else args.epochs, small=args.small,
+                                 epochs=6 if args.small else args.epochs, small=args.small,
                                  seed=args.seed)
   sim = simulation.Simulation(settings, say=lambda text: print(text, flush=True))
   try:

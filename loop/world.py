@@ -140,7 +140,7 @@ def write_descriptions(out_dir: str, epochs: int, small: bool) -> Dict[str, str]
     # few thousand rows can pass (the rare class has a dozen eval rows).
     raw['protected_attributes'], raw['tags'] = ['age_band'], []
     raw.pop('slices', None)
-    raw['training'].update(early_stopping_patience=1)
+    raw['training'].update(early_stopping_patience=2)
     raw['evaluation'].update(min_accuracy=0.6, min_rare_class_recall=0.0,
                              fairness_thresholds=[0.5])
   variants = {'normal': raw}
