@@ -1,10 +1,11 @@
 # The two commands of the README:
 #   make run    set up, generate the default data, run the pipeline on it
 #   make test   set up, run the whole test suite
+#   make loop   set up, simulate seven months of production (python -m cli.loop)
 PY := .venv/bin/python
 DEFAULT_DATA := data/generated/credit_risk
 
-.PHONY: setup data run test clean
+.PHONY: setup data run test clean loop
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -20,6 +21,11 @@ run: setup data
 test: setup
 	@bash scripts/install_test_tools.sh
 	TF_USE_LEGACY_KERAS=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+# LOOP_ARGS: e.g. --rows 2000 --small for a quick run; --overwrite starts over.
+loop: setup
+	@bash scripts/install_test_tools.sh
+	TF_USE_LEGACY_KERAS=1 $(PY) -m cli.loop --overwrite $(LOOP_ARGS)
 
 clean:
 	rm -rf work $(DEFAULT_DATA)

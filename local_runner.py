@@ -68,6 +68,9 @@ def parse_args(argv=None):
                       help='re-execute every component even if its inputs are unchanged')
   parser.add_argument('--allow-unblessed', action='store_true',
                       help='exit 0 even when the Evaluator did not bless the model')
+  parser.add_argument('--rollout-server-url', help='roll the pushed model out on this running '
+                      'model server (loopback; admin token from $SERVING_ADMIN_TOKEN) '
+                      'instead of an in-process one')
   parser.add_argument('--verbose', action='store_true',
                       help='stream every log line (TensorFlow, Beam, TFX) to the console '
                       'too, not only to the run\'s log file')
@@ -191,7 +194,8 @@ def run(args, spec, data_root, span, files, name, work_dir, con) -> int:
       metadata_connection_config=tfx_metadata.sqlite_metadata_connection_config(
           metadata),
       beam_pipeline_args=beam,
-      enable_cache=not args.no_cache)
+      enable_cache=not args.no_cache,
+      rollout_server_url=args.rollout_server_url)
 
   # Taken before the run: the checkout or the files may change while it runs.
   code = provenance.code_version()

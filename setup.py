@@ -12,7 +12,7 @@ from setuptools import find_packages, setup
 PACKAGES = ('description', 'durable', 'reports', 'metadata', 'console', 'analysis',
             'models', 'validation', 'serving', 'rollout', 'provenance', 'feedback',
             'scoring', 'monitoring', 'components', 'pipeline', 'kubeflow_support',
-            'span_runs', 'cli', 'data')
+            'span_runs', 'loop', 'cli', 'data')
 
 setup(
     name='tfx-e2e-pipeline',

@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument('--state-dir', help='where <model>.routing.json and admin.token live '
                  '(default: the serving root)')
   p.add_argument('--request-log-dir')
+  p.add_argument('--description', help='the served dataset\'s description: personal data '
+                 'it marks (pii) is dropped or hashed before a request is logged (default: '
+                 'the default description when the model has its name)')
   p.add_argument('--log-fsync-interval-ms', type=float,
                  help='group-commit fsync of the request log every N ms')
   p.add_argument('--log-max-file-bytes', type=int)
@@ -127,7 +130,21 @@ def build_server(args: argparse.Namespace) -> ModelServer:
       version_policy=args.version_policy, settle_seconds=args.settle_seconds,
       poll_seconds=args.poll_seconds, admin_token=os.environ.get(TOKEN_ENV) or None,
       admin_token_file=args.admin_token_file, admin_host=args.admin_host,
-      admin_port=args.admin_port, state_dir=args.state_dir)
+      admin_port=args.admin_port, state_dir=args.state_dir,
+      pii_redactor=_pii_redactor(args, model_name))
+
+
+def _pii_redactor(args: argparse.Namespace, model_name: str):
+  """The description's PII treatment for the request log (None: no description)."""
+  import description  # pylint: disable=g-import-not-at-top
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
+  path = args.description
+  if path is None:
+    default = description.load(configs.DEFAULT_DESCRIPTION)
+    if default.name != model_name:
+      return None
+    return description.redactor(default)
+  return description.redactor(description.load(path))
 
 
 def _log_file(args: argparse.Namespace) -> str:

@@ -26,7 +26,8 @@ place); this one is the command line and the names callers use.
 CLI::
 
     python -m data.generator --out DIR --spans 3 --rows 20000 \
-        --scenario clean|data_drift|concept_drift --seed 42 [--overwrite]
+        --scenario clean|data_drift|concept_drift --seed 42 [--overwrite] \
+        [--schedule 3=data_drift,5-7=concept_drift] [--age-band-share 7=18-24:0.45]
 """
 
 import argparse
@@ -35,6 +36,7 @@ import sys
 from typing import Optional, Sequence
 
 # The names the tests, the data card and the pipeline's fixtures use.
+from data import process
 from data.process import BASE_PARAMS  # pylint: disable=unused-import
 from data.process import CLASSES  # pylint: disable=unused-import
 from data.process import COLUMNS  # pylint: disable=unused-import
@@ -63,16 +65,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('--scenario', choices=SCENARIOS, default='clean')
   parser.add_argument('--seed', type=int, default=42)
   parser.add_argument('--labeler-fraction', type=float, default=0.05)
+  parser.add_argument('--schedule', help='drift any spans instead of the last: '
+                      'SPAN=SCENARIO or FIRST-LAST=SCENARIO, comma-separated, e.g. '
+                      '3=data_drift,5-7=concept_drift (unnamed spans are clean)')
+  parser.add_argument('--age-band-share', help='collect more of one age band in some spans: '
+                      'SPAN=BAND:SHARE or FIRST-LAST=BAND:SHARE, e.g. 7=18-24:0.45')
   parser.add_argument('--overwrite', action='store_true',
                       help='replace an existing generated dataset')
   parser.add_argument('--quiet', action='store_true',
                       help='no progress on stderr')
   args = parser.parse_args(argv)
   try:
+    schedule = process.parse_schedule(args.schedule) if args.schedule else None
+    shares = {}
+    for span, value in process.parse_schedule(args.age_band_share or '').items():
+      band, sep, share = value.rpartition(':')
+      if not sep:
+        raise ValueError(f'--age-band-share: expected BAND:SHARE, got {value!r}')
+      shares[span] = (band, float(share))
     summary = generate(args.out, spans=args.spans, rows_per_span=args.rows,
                        scenario=args.scenario, seed=args.seed,
                        labeler_fraction=args.labeler_fraction,
-                       overwrite=args.overwrite, verbose=not args.quiet)
+                       overwrite=args.overwrite, verbose=not args.quiet,
+                       schedule=schedule, age_band_share=shares or None)
   except (FileExistsError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2

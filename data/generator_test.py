@@ -562,3 +562,29 @@ def test_cli_runs(tmp_path):
                           capture_output=True, text=True, timeout=120)
   assert forced.returncode == 0, forced.stderr
   assert forced.stderr == ''
+
+
+def test_a_schedule_drifts_any_spans_and_a_slice_can_be_collected(tmp_path):
+  """--schedule 2=data_drift,3-4=concept_drift; --age-band-share 4=18-24:0.45."""
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+  from data import process  # pylint: disable=g-import-not-at-top
+  assert process.parse_schedule('2=data_drift,3-4=concept_drift') == {
+      2: 'data_drift', 3: 'concept_drift', 4: 'concept_drift'}
+  with pytest.raises(ValueError, match='SPAN=VALUE'):
+    process.parse_schedule('3')
+  out = str(tmp_path / 'ds')
+  summary = generator.generate(out, spans=4, rows_per_span=4000, seed=3, verbose=False,
+                               schedule={2: 'data_drift', 3: 'concept_drift',
+                                         4: 'concept_drift'},
+                               age_band_share={4: ('18-24', 0.45)})
+  assert [s['drifted'] for s in summary['spans']] == [False, True, True, True]
+  spans = [pd.read_csv(s['data_csv']) for s in summary['spans']]
+  weak = [float((f['age_band'] == '18-24').mean()) for f in spans]
+  assert weak[0] < 0.2 and weak[3] > 0.4, weak
+  income = [float(f['annual_income'].median()) for f in spans]
+  assert income[1] > 1.2 * income[0] and income[2] < 1.1 * income[0], income
+  # A span is the same whatever comes after it: period 1 of a longer world.
+  shorter = generator.generate(str(tmp_path / 'short'), spans=1, rows_per_span=4000, seed=3,
+                               verbose=False, schedule={})
+  with open(shorter['spans'][0]['data_csv']) as a, open(summary['spans'][0]['data_csv']) as b:
+    assert a.read() == b.read()

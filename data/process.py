@@ -7,7 +7,7 @@ applies a drift scenario to the last span.
 
 import copy
 import os
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Tuple
 
 DATASET_NAME = 'credit_risk'
 GENERATOR_VERSION = 1
@@ -214,18 +214,63 @@ DRIFT: Dict[str, Dict[str, Any]] = {
 }
 
 
+def parse_schedule(text: str) -> Dict[int, str]:
+  """'3=data_drift,5-7=concept_drift' -> {3: 'data_drift', 5: ..., 6: ..., 7: ...}."""
+  out: Dict[int, str] = {}
+  for part in filter(None, (p.strip() for p in (text or '').split(','))):
+    spans_text, sep, value = part.partition('=')
+    if not sep:
+      raise ValueError(f'expected SPAN=VALUE or FIRST-LAST=VALUE, got {part!r}')
+    first, _, last = spans_text.partition('-')
+    try:
+      numbers = range(int(first), int(last or first) + 1)
+    except ValueError:
+      raise ValueError(f'span numbers must be integers, got {spans_text!r}') from None
+    for span in numbers:
+      out[span] = value.strip()
+  return out
+
+
+def scenario_of(scenario: str, span: int, spans: int,
+                schedule: Optional[Dict[int, str]] = None) -> str:
+  """The scenario in force for one span: the schedule's when given (spans it
+  does not name are clean), else `scenario` on the last span only."""
+  if schedule is not None:
+    return schedule.get(span, 'clean')
+  return scenario if span == spans else 'clean'
+
+
 def span_process(params: Dict[str, Any], scenario: str, span: int,
-                 spans: int) -> Dict[str, Any]:
-  """The parameters in force for one span (drift applies to the last span)."""
+                 spans: int, schedule: Optional[Dict[int, str]] = None,
+                 age_band_share: Optional[Dict[int, Tuple[str, float]]] = None
+                 ) -> Dict[str, Any]:
+  """The parameters in force for one span.
+
+  Without a schedule, drift applies to the last span only. `schedule`
+  (span -> scenario) drifts any spans, e.g. concept drift from span 5 on.
+  `age_band_share` (span -> (band, share)) collects more (or fewer)
+  applications of one age band in that span: it gets this probability, the
+  other bands keep their proportions. Neither changes how an outcome
+  follows from the features, so a boosted slice is more data, not new truth.
+  """
   p = copy.deepcopy(params)
-  if span != spans or scenario == 'clean':
-    return p
-  drift = DRIFT[scenario]
-  if scenario == 'data_drift':
+  if span in (age_band_share or {}):
+    band, share = age_band_share[span]
+    bands = p['age_bands']
+    if band not in bands or not 0.0 < share < 1.0:
+      raise ValueError(f'span {span}: age band share needs one of {sorted(bands)} and a '
+                       f'share in (0, 1), got {band!r}: {share}')
+    others = sum(v[2] for k, v in bands.items() if k != band)
+    for k, v in bands.items():
+      v[2] = share if k == band else v[2] * (1.0 - share) / others
+  active = scenario_of(scenario, span, spans, schedule)
+  if active not in SCENARIOS:
+    raise ValueError(f'span {span}: scenario must be one of {SCENARIOS}, got {active!r}')
+  drift = DRIFT[active]
+  if active == 'data_drift':
     p['income']['median'] *= drift['annual_income_median_multiplier']
     p['channel'] = dict(drift['channel'])
-  elif scenario == 'concept_drift':
+  elif active == 'concept_drift':
     for k, m in drift['risk_weight_multipliers'].items():
       p['risk']['weights'][k] *= m
   return p
-

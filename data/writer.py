@@ -9,7 +9,7 @@ import os
 import shutil
 import sys
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -61,8 +61,13 @@ def _rates(counts: np.ndarray) -> Dict[str, float]:
 def generate(out_dir: str = process.DEFAULT_OUT, spans: int = 3,
              rows_per_span: int = 20000, scenario: str = 'clean',
              seed: int = 42, labeler_fraction: float = 0.05,
-             overwrite: bool = False, verbose: bool = True) -> Dict[str, Any]:
+             overwrite: bool = False, verbose: bool = True,
+             schedule: Optional[Dict[int, str]] = None,
+             age_band_share: Optional[Dict[int, Tuple[str, float]]] = None) -> Dict[str, Any]:
   """Writes the dataset under `out_dir`; returns a summary dict.
+
+  `schedule` (span -> scenario) and `age_band_share` (span -> (age band,
+  share)): see process.span_process.
 
   The whole dataset is written into a sibling staging directory and renamed
   into place at the end, so readers never see a half-written dataset.
@@ -71,7 +76,7 @@ def generate(out_dir: str = process.DEFAULT_OUT, spans: int = 3,
     raise ValueError(f'scenario must be one of {process.SCENARIOS}, got {scenario!r}')
   if int(spans) < 1 or int(rows_per_span) < 1:
     raise ValueError('spans and rows_per_span must be >= 1')
-  if scenario != 'clean' and spans < 2:
+  if scenario != 'clean' and spans < 2 and schedule is None:
     raise ValueError(f'scenario {scenario!r} drifts the last span relative to '
                      'the previous one; it needs spans >= 2')
   if not 0.0 <= labeler_fraction <= 1.0:
@@ -92,9 +97,13 @@ def generate(out_dir: str = process.DEFAULT_OUT, spans: int = 3,
     for span in range(1, spans + 1):
       span_records.append(_write_span(staging, span, spans, rows_per_span,
                                       scenario, seed, labeler_fraction,
-                                      verbose))
+                                      verbose, schedule, age_band_share))
     meta = record.generation_record(spans, rows_per_span, scenario, seed,
                               labeler_fraction, span_records)
+    if schedule is not None or age_band_share:
+      meta['parameters']['schedule'] = {str(k): v for k, v in sorted((schedule or {}).items())}
+      meta['parameters']['age_band_share'] = {
+          str(k): list(v) for k, v in sorted((age_band_share or {}).items())}
     with open(os.path.join(staging, 'generation.json'), 'w') as f:
       json.dump(meta, f, indent=2, sort_keys=False)
       f.write('\n')
@@ -145,10 +154,13 @@ def _swap_into_place(staging: str, out_dir: str) -> None:
 
 
 def _write_span(root: str, span: int, spans: int, rows: int, scenario: str,
-                seed: int, labeler_fraction: float,
-                verbose: bool) -> Dict[str, Any]:
-  p = process.span_process(process.BASE_PARAMS, scenario, span, spans)
-  drifted = span == spans and scenario != 'clean'
+                seed: int, labeler_fraction: float, verbose: bool,
+                schedule: Optional[Dict[int, str]] = None,
+                age_band_share: Optional[Dict[int, Tuple[str, float]]] = None) -> Dict[str, Any]:
+  p = process.span_process(process.BASE_PARAMS, scenario, span, spans, schedule,
+                           age_band_share)
+  active = process.scenario_of(scenario, span, spans, schedule)
+  drifted = active != 'clean'
   span_dir = os.path.join(root, f'span-{span}')
   os.makedirs(span_dir)
   data_rel = os.path.join(f'span-{span}', 'data.csv')
@@ -186,7 +198,7 @@ def _write_span(root: str, span: int, spans: int, rows: int, scenario: str,
         _write_csv(lab, lab_f, header=False)
       if verbose:
         _log(f'span {span}/{spans} ({sampling.span_month(span)}'
-             f'{", drifted: " + scenario if drifted else ""}): '
+             f'{", drifted: " + active if drifted else ""}): '
              f'{start + n}/{rows} rows ({time.time() - t0:.1f}s)')
   probs = labelers.labeler_probabilities()['accuracy']
   weak_share = lab_weak / n_labeled if n_labeled else 0.0
@@ -200,6 +212,7 @@ def _write_span(root: str, span: int, spans: int, rows: int, scenario: str,
       'rows': rows,
       'first_id': f'S{span:02d}-{1:07d}',
       'drifted': drifted,
+      'scenario': active,
       'class_counts': {c: int(counts[i]) for i, c in enumerate(CLASSES)},
       'class_rates': _rates(counts),
       'weak_slice_rows': weak_rows,

@@ -14,6 +14,15 @@ Thresholds, per rule:
                     serving at level partial defers, outside the interval its
                     evaluation expects (the policy's gauges) widened by
                     DEFERRAL_RATE_MARGIN, over at least MIN_PARTIAL_DECISIONS cases
+  live quality      from delayed labels (python -m cli.labels --textfile, see
+                    feedback/export.py), once a version has `min_live_labels`
+                    labelled predictions: the rare class's live recall or live
+                    accuracy is below the description's blessing floor, or live
+                    accuracy is more than
+                    `live_accuracy_margin` below the version's own offline evaluation
+                    (itself measured on a finite eval split). Both compare the upper
+                    end of the 95% Wilson interval, so an alert means "significantly
+                    below", not sampling noise of a small month.
 
 Each alert's annotations say what to look at: the feature and version in
 its labels, the monitor's window files and report, the skew command.
@@ -30,6 +39,12 @@ from monitoring import window as window_lib
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 DEFAULT_MISSING_SHARE = 0.01
+# Labelled predictions a version needs before its live quality can alert.
+DEFAULT_MIN_LIVE_LABELS = 200
+# How far live accuracy may sit below the offline evaluation before it alerts.
+DEFAULT_LIVE_ACCURACY_MARGIN = 0.03
+LIVE_QUALITY_ALERTS = ('ModelLiveRareClassRecallLow', 'ModelLiveAccuracyBelowFloor',
+                       'ModelLiveAccuracyBelowOffline')
 SERVER_JOB, MONITOR_JOB = 'model-server', 'model-monitor'
 # The policy's interval is how sure the eval split makes the expected rate;
 # live traffic a few minutes long adds its own noise on top.
@@ -185,15 +200,63 @@ def _automation_rules(model: str, policy: policy_lib.MonitoringPolicy) -> List[D
       f'{margin:.0%}). The people the cases are deferred to will see the change first.')]
 
 
+def _live_quality_rules(model: str, wait: str, min_labels: int,
+                        margin: float) -> List[Dict[str, Any]]:
+  """Delayed labels say the served version got worse (metrics of feedback/export.py)."""
+  enough = (f'on(model, version) live_labelled_examples{{model="{model}",slice="overall"}} '
+            f'>= {min_labels}')
+  labels_cmd = ('python -m cli.labels --request-log <log dir> --labels <labels CSV> '
+                '--out <dir>')
+  return [
+      _alert('ModelLiveRareClassRecallLow',
+             f'live_rare_class_recall_ci_high{{model="{model}"}} < on(model) group_left '
+             f'live_quality_threshold{{model="{model}",metric="min_rare_class_recall"}} '
+             f'and {enough}', wait, 'critical',
+             f'Live recall of the rare class of {model} version {{{{ $labels.version }}}} is '
+             f'below the blessing threshold (95% interval up to '
+             f'{{{{ $value | printf "%.3f" }}}})',
+             f'Delayed labels show the version misses the rare class more often than the '
+             f'blessing allowed: concept drift, or inputs the training data lacked. Per-slice '
+             f'figures: {labels_cmd}; retrain on the harvested traffic: python -m '
+             f'cli.harvest.'),
+      # Against offline alone, a version blessed just above the floor could fall
+      # below the floor and stay quiet: its own offline figure is already low.
+      _alert('ModelLiveAccuracyBelowFloor',
+             f'live_accuracy_ci_high{{model="{model}",slice="overall"}} < on(model) group_left '
+             f'live_quality_threshold{{model="{model}",metric="min_accuracy"}} '
+             f'and {enough}', wait, 'critical',
+             f'Live accuracy of {model} version {{{{ $labels.version }}}} is below the '
+             f'blessing threshold (95% interval up to {{{{ $value | printf "%.3f" }}}})',
+             f'Delayed labels show the version is worse than any model the pipeline would '
+             f'bless today. If the inputs did not drift (no ModelInputDrift), the relation '
+             f'between inputs and outcome changed. {labels_cmd}; retrain on the harvested '
+             f'traffic: python -m cli.harvest.'),
+      _alert('ModelLiveAccuracyBelowOffline',
+             f'live_accuracy_ci_high{{model="{model}",slice="overall"}} < on(model, version) '
+             f'(offline_accuracy{{model="{model}"}} - {margin}) and {enough}', wait, 'warning',
+             f'Live accuracy of {model} version {{{{ $labels.version }}}} dropped more than '
+             f'{margin} below its offline evaluation (95% interval up to '
+             f'{{{{ $value | printf "%.3f" }}}})',
+             f'The labels that arrived disagree with the version more than its evaluation '
+             f'did: if the inputs did not drift (no ModelInputDrift), the relation between '
+             f'inputs and outcome changed. {labels_cmd}; retrain on the harvested traffic: '
+             f'python -m cli.harvest.'),
+  ]
+
+
 def generate(spec, schema: schema_pb2.Schema, policy: policy_lib.MonitoringPolicy,
              state_dir: str = '<monitor state dir>', server_job: str = SERVER_JOB,
-             monitor_job: str = MONITOR_JOB) -> Dict[str, Any]:
+             monitor_job: str = MONITOR_JOB,
+             min_live_labels: int = DEFAULT_MIN_LIVE_LABELS,
+             live_accuracy_margin: float = DEFAULT_LIVE_ACCURACY_MARGIN) -> Dict[str, Any]:
   """The rule file as a dict (yaml.safe_dump it, or use to_yaml)."""
   model = spec.name
   th = thresholds(spec, schema, policy)
   look = _where_to_look(model, state_dir)
   rules = (_input_rules(model, th, policy.alert_for, look) +
-           _model_rules(model, th, policy, look, server_job, monitor_job))
+           _model_rules(model, th, policy, look, server_job, monitor_job) +
+           _live_quality_rules(model, policy.alert_for, min_live_labels,
+                               live_accuracy_margin))
   if getattr(spec, 'automation', None) is not None:
     rules += _automation_rules(model, policy)
   return {'groups': [{'name': f'{model}-model-monitoring', 'rules': rules}]}

@@ -53,7 +53,8 @@ def test_promtool_accepts_the_rules(tmp_path, spec, schema_path):
                                                        _policy())))
   result = _promtool('check', 'rules', str(path))
   assert result.returncode == 0, result.stdout + result.stderr
-  count = 3 * len(spec.feature_names) + 7  # + shift, outputs, errors, latency, 2 down, baseline
+  # + shift, outputs, errors, latency, 2 down, baseline, 3 live quality
+  count = 3 * len(spec.feature_names) + 10
   assert f'SUCCESS: {count} rules found' in result.stdout
 
 
@@ -225,4 +226,69 @@ def test_promtool_unit_test_of_the_deferral_rate_rule(tmp_path, spec, schema_pat
                                    'description': rule['annotations']['description']}}]}]}]}
   (tmp_path / 't.yml').write_text(yaml.safe_dump(test_file, sort_keys=False))
   result = _promtool('test', 'rules', 't.yml', cwd=str(tmp_path))
+  assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_live_quality_alerts_fire_only_on_enough_labels_significantly_below(
+    tmp_path, spec, schema_path):
+  """The metrics cli.labels exports (feedback/export.py) in, live-quality alerts out."""
+  from feedback import export  # pylint: disable=g-import-not-at-top
+  from feedback import quality  # pylint: disable=g-import-not-at-top
+  generated = rules_lib.generate(spec, _schema(schema_path), _policy(), min_live_labels=200)
+  (tmp_path / 'rules.yml').write_text(rules_lib.to_yaml(generated))
+  # The names the rules use are the names the export writes.
+  exported = export.exposition(export.registry_for(
+      spec, 'credit_risk', quality.by_version([], spec.classes, []),
+      offline={'1': {'accuracy': 0.8, 'rare_class_recall': 0.5}}))
+  for name in ('live_quality_threshold', 'offline_accuracy'):
+    assert name in exported, exported
+  series = []
+
+  def version(v, n, acc_high, rare_high, offline):
+    m = f'model="credit_risk",version="{v}"'
+    series.extend([
+        {'series': f'live_labelled_examples{{{m},slice="overall",value=""}}',
+         'values': f'{n}x20'},
+        {'series': f'live_accuracy_ci_high{{{m},slice="overall",value=""}}',
+         'values': f'{acc_high}x20'},
+        # A slice below offline never counts as the version's accuracy.
+        {'series': f'live_accuracy_ci_high{{{m},slice="age_band",value="18-24"}}',
+         'values': '0.1x20'},
+        {'series': f'live_rare_class_recall_ci_high{{{m}}}', 'values': f'{rare_high}x20'},
+        {'series': f'offline_accuracy{{{m}}}', 'values': f'{offline}x20'}])
+
+  series.append({'series': 'live_quality_threshold{model="credit_risk",'
+                           'metric="min_rare_class_recall"}', 'values': '0.3x20'})
+  series.append({'series': 'live_quality_threshold{model="credit_risk",'
+                           'metric="min_accuracy"}', 'values': '0.72x20'})
+  version(3, 900, 0.71, 0.12, 0.80)  # concept drift: both below, plenty of labels
+  version(4, 900, 0.83, 0.55, 0.80)  # healthy
+  version(5, 40, 0.50, 0.05, 0.80)   # as bad, but too few labels to say so
+  version(6, 900, 0.79, 0.35, 0.78)  # interval still reaches offline: not significant
+  version(7, 900, 0.76, 0.35, 0.78)  # below offline, but within the margin (0.03)
+
+  def fired(name, value, **extra_labels):
+    [rule] = [r for r in generated['groups'][0]['rules'] if r['alert'] == name]
+    annotations = {k: t.replace('{{ $labels.version }}', '3').replace(
+        '{{ $value | printf "%.3f" }}', value) for k, t in rule['annotations'].items()}
+    return [{'exp_labels': dict(rule['labels'], model='credit_risk', version='3',
+                                **extra_labels),
+             'exp_annotations': annotations}]
+
+  tests = [
+      {'eval_time': '1m', 'alertname': 'ModelLiveAccuracyBelowOffline', 'exp_alerts': []},
+      {'eval_time': '5m', 'alertname': 'ModelLiveAccuracyBelowOffline',
+       'exp_alerts': fired('ModelLiveAccuracyBelowOffline', '0.710')},
+      {'eval_time': '5m', 'alertname': 'ModelLiveRareClassRecallLow',
+       'exp_alerts': fired('ModelLiveRareClassRecallLow', '0.120')},
+      # Only version 3's interval (0.71) stays below the floor (0.72); version 7
+      # sits below its offline figure but above the floor.
+      {'eval_time': '5m', 'alertname': 'ModelLiveAccuracyBelowFloor',
+       'exp_alerts': fired('ModelLiveAccuracyBelowFloor', '0.710', slice='overall')},
+  ]
+  test_file = {'rule_files': ['rules.yml'], 'evaluation_interval': '1m',
+               'tests': [{'interval': '1m', 'input_series': series,
+                          'alert_rule_test': tests}]}
+  (tmp_path / 'live_test.yml').write_text(yaml.safe_dump(test_file, sort_keys=False))
+  result = _promtool('test', 'rules', 'live_test.yml', cwd=str(tmp_path))
   assert result.returncode == 0, result.stdout + result.stderr

@@ -65,8 +65,14 @@ def create_pipeline(
         metadata_store_pb2.ConnectionConfig] = None,
     beam_pipeline_args: Optional[List[str]] = None,
     enable_cache: bool = True,
+    rollout_server_url: Optional[str] = None,
 ) -> tfx_pipeline.Pipeline:
-  """Builds the TFX pipeline for the dataset `spec` found under `data_root`."""
+  """Builds the TFX pipeline for the dataset `spec` found under `data_root`.
+
+  rollout_server_url: the model server (on loopback) the CanaryRollout moves
+  traffic on; None starts one in-process over `serving_model_dir`. Its admin
+  token comes from $SERVING_ADMIN_TOKEN, never from the pipeline.
+  """
   components = []
   custom_config = spec.to_config()
   # Transform and Trainer run our code (models/, description/) by import
@@ -283,7 +289,8 @@ def create_pipeline(
       model_evaluation=(evaluator.outputs['evaluation']
                         if spec.rollout.signoff != rollout_policy.SIGNOFF_NEVER else None),
       dataset_description=custom_config,
-      serving_model_dir=serving_model_dir)
+      serving_model_dir=serving_model_dir,
+      server_url=rollout_server_url)
   components.append(canary_rollout)
 
   return tfx_pipeline.Pipeline(

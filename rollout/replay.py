@@ -8,6 +8,7 @@ import math
 import os
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
+import description
 from rollout.config import RolloutError
 
 
@@ -50,8 +51,13 @@ def _as_float(v: Any) -> Optional[float]:
 
 def rows_from_dicts(records: Iterable[Mapping[str, Any]], spec,
                     limit: Optional[int] = None) -> List[ReplayRow]:
+  """Replay rows; personal data the description marks (pii) is dropped or
+  hashed first, so no request, log or report built from them holds it raw."""
+  redactor = description.redactor(spec) if hasattr(spec, 'pii') else None
   out = []
   for i, rec in enumerate(records):
+    if redactor is not None:
+      rec = redactor.apply(rec)
     if limit is not None and len(out) >= limit:
       break
     key = rec.get(spec.id_column) if spec.id_column else None

@@ -57,6 +57,8 @@ class Predictor:
     self._shadow_pending = 0
     self._shadow_cond = threading.Condition()
     self._closed = False
+    # Personal data the description marks (pii): applied to every logged record.
+    self.log_redactor: Optional['LogRedactor'] = None
 
   # ------------------------------------------------------------------ predict
   def _key_from_body(self, body: Any) -> Optional[str]:
@@ -182,12 +184,15 @@ class Predictor:
     keys = decoded.row_keys or [None] * batch
     records = []
     for i in range(batch):
+      key, inputs = keys[i] if keys[i] is not None else header_key, rows_in[i]
+      if self.log_redactor is not None:
+        inputs, key = self.log_redactor.apply(inputs, key)
       rec = {
           'ts': ts, 'time': iso, 'request_id': request_id,
-          'request_key': keys[i] if keys[i] is not None else header_key,
+          'request_key': key,
           'model': name, 'version': version, 'role': role,
           'signature': decoded.signature_name, 'index': i,
-          'inputs': rows_in[i], 'outputs': rows_out[i],
+          'inputs': inputs, 'outputs': rows_out[i],
       }
       if primary_version is not None:
         rec['primary_version'] = primary_version
@@ -272,3 +277,26 @@ def unavailable_message(served: ServedModel, version: int) -> str:
   detail = f': {st.error_message}' if st.error_message else ''
   return (f'version {version} of model "{served.name}" is not available '
           f'(state {st.state}{detail})')
+
+
+class LogRedactor:
+  """What the request log may hold of a request that carries personal data.
+
+  `redactor` is the description's (description.redactor(spec)): logged inputs
+  named in its pii section are dropped or hashed. The request key is the
+  value of `key_column` (the sticky field, e.g. email): when that column is
+  personal data, the key is treated the same way (dropped: no key; hashed:
+  the keyed hash, which labels hashed with the same key still join).
+  """
+
+  def __init__(self, redactor, key_column: Optional[str] = None):
+    self._redactor = redactor
+    self._key_column = key_column
+
+  def apply(self, inputs: Mapping[str, Any], key: Optional[str]):
+    if not self._redactor.active:
+      return inputs, key
+    inputs = self._redactor.apply(inputs)
+    if key is not None and self._key_column:
+      key = self._redactor.apply({self._key_column: key}).get(self._key_column)
+    return inputs, key

@@ -59,7 +59,7 @@ from serving import status as status_lib  # noqa: E402
 from serving.config import Limits  # noqa: E402
 from serving.http_app import Frontend  # noqa: E402
 from serving.model_store import Contract, LoadedModel, ModelStore  # noqa: E402
-from serving.predictor import OTHER, Predictor, ServedModel  # noqa: E402
+from serving.predictor import OTHER, LogRedactor, Predictor, ServedModel  # noqa: E402
 from serving.request_log import RequestLog  # noqa: E402
 from serving.responses import Redactor, Response  # noqa: E402
 from serving.router import NoVersionError, Router, RoutingError  # noqa: E402
@@ -106,7 +106,8 @@ class ModelServer:
                admin_host: Optional[str] = None,
                admin_port: Optional[int] = None,
                state_dir: Optional[str] = None,
-               load_on_start: bool = True):
+               load_on_start: bool = True,
+               pii_redactor: Optional[Any] = None):
     """Args:
       serving_root, model_name: serve `<serving_root>/<model_name>/<version>/`.
       models: more models, name -> base path (the directory of versions).
@@ -129,6 +130,9 @@ class ModelServer:
         (default: the directory holding the model directories).
       load_on_start: load every version at start (False: only the versions
         the saved routing names).
+      pii_redactor: description.redactor(spec) of the served dataset: personal
+        data a request carries (inputs, or the sticky field as request key)
+        never reaches the request log raw.
     """
     if version_policy not in ('manual', 'latest'):
       raise ValueError(f"version_policy must be 'manual' or 'latest', got {version_policy!r}")
@@ -161,6 +165,8 @@ class ModelServer:
                         if request_log_dir else None)
     self.predictor = Predictor(self.metrics, self.request_log, sticky_field,
                                limits.max_instances, shadow_workers, shadow_max_pending)
+    if pii_redactor is not None:
+      self.predictor.log_redactor = LogRedactor(pii_redactor, key_column=sticky_field)
     self.redact = Redactor([(self.state_dir, '<state dir>')])
     if request_log_dir:
       self.redact.add(request_log_dir, '<request log>')

@@ -24,6 +24,7 @@ LAYERS: List[Tuple[str, ...]] = [
     ('components',),
     ('pipeline',),
     ('kubeflow_support', 'span_runs'),
+    ('loop',),
     ('cli', 'local_runner', 'kubeflow_runner'),
     ('testing', 'data'),
     ('benchmarks',),

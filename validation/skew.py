@@ -101,6 +101,7 @@ def examples_from_csv(path: str, spec: description.DatasetSpec,
                       problems: List[csv_checks.Problem]) -> List[tf.train.Example]:
   """Leniently: a cell that does not parse is a schema-skew problem, not a crash."""
   types = {c.name: c.type for c in spec.columns}
+  redactor = description.redactor(spec)  # personal data never becomes an example
   examples = []
   with fileio.open(path, 'r') as f:
     reader = csv.reader(f)
@@ -113,8 +114,8 @@ def examples_from_csv(path: str, spec: description.DatasetSpec,
             path, reader.line_num, None,
             f'{len(row)} field(s) where the header has {len(header)}'))
         continue
-      examples.append(_example(dict(zip(header, row)), types, path, problems,
-                               reader.line_num))
+      examples.append(_example(redactor.apply(dict(zip(header, row))), types, path,
+                               problems, reader.line_num))
   return examples
 
 

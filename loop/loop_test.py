@@ -1,0 +1,69 @@
+"""The loop's own parts without a pipeline: the plan, the alarm, the table."""
+
+import os
+
+import pytest
+
+import description
+from feedback import export
+from feedback import quality
+from feedback.join import Prediction
+from loop import alarm
+from loop import plan
+from loop import simulation
+from loop import table
+from pipeline import configs
+
+
+@pytest.fixture(scope='module')
+def spec():
+  return description.load(configs.DEFAULT_DESCRIPTION)
+
+
+@pytest.fixture(scope='module')
+def schema(spec):
+  return simulation._schema(configs.curated_schema_path(spec.name))  # pylint: disable=protected-access
+
+
+def _textfile(tmp_path, spec, accuracy_hits, n, offline):
+  """What cli.labels exports for version 7: `accuracy_hits` of `n` right."""
+  predictions = [Prediction(key=f'k{i}', version='7', role='stable', ts=0.0, predicted=0,
+                            inputs={}, source='', actual=0 if i < accuracy_hits else 1)
+                 for i in range(n)]
+  results = quality.by_version(predictions, spec.classes, [])
+  path = str(tmp_path / 'live.prom')
+  export.write_textfile(path, export.registry_for(spec, spec.name, results,
+                                                  offline={'7': {'accuracy': offline}}))
+  return path
+
+
+def test_promtool_raises_the_alarm_only_on_a_significant_drop(tmp_path, spec, schema):
+  quiet = alarm.evaluate(spec, schema, _textfile(tmp_path, spec, 780, 1000, 0.79),
+                         str(tmp_path / 'quiet'))
+  assert not quiet.raised, quiet.output
+  dropped = alarm.evaluate(spec, schema, _textfile(tmp_path, spec, 650, 1000, 0.79),
+                           str(tmp_path / 'dropped'))
+  assert dropped.raised
+  assert 'ModelLiveAccuracyBelowOffline version 7' in dropped.firing, dropped.output
+  few = alarm.evaluate(spec, schema, _textfile(tmp_path, spec, 65, 100, 0.79),
+                       str(tmp_path / 'few'))
+  assert not few.raised  # 100 labels are below the floor
+
+
+def test_the_schedule_covers_the_traffic_one_month_past_the_last():
+  months = plan.default_months()
+  assert len(months) >= 6
+  sched = plan.schedule(months)
+  assert sched[3] == 'data_drift' and sched[5] == sched[8] == 'concept_drift'
+
+
+def test_the_table_says_which_call_was_wrong(tmp_path):
+  right = simulation.MonthResult(1, 'clean', plan.PROMOTED, decision=plan.PROMOTED,
+                                 lineage=['RolloutDecision artifact 9'])
+  wrong = simulation.MonthResult(2, 'drift', plan.BLOCKED, decision=plan.PROMOTED,
+                                 alarm=plan.QUIET, expected_alarm=plan.QUIET)
+  text = table.format_table([right, wrong])
+  assert 'RolloutDecision artifact 9' in text
+  assert text.rstrip().endswith('WRONG CALL in month(s) 2 of 2.')
+  paths = table.write([right, wrong], str(tmp_path), 'test')
+  assert os.path.exists(paths['html']) and os.path.exists(paths['json'])

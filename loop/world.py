@@ -1,0 +1,182 @@
+"""The simulated world: one generated period per month, split in two.
+
+Period p (the generator's span p) holds that month's applications. Half of
+them, with outcomes, are the labelled data the warehouse hands the pipeline
+(span p of the loop's data root, with the labelers' file of those rows); the
+other half are live traffic: sent to the model server without outcomes, and
+their labels (data.delayed_labels) arrive a month later. The halves share the
+generator's ids, so labels, request log and harvested spans join on them.
+
+The generator runs as its command (python -m data.generator) once per period
+with the schedule so far: spans are independent streams, so period p is the
+same whatever comes after it, and a slice to collect more of can be decided
+after the month before it.
+"""
+
+import copy
+import csv
+import os
+import subprocess
+import sys
+from typing import Dict, List, Optional, Tuple
+
+import yaml
+
+from pipeline import configs
+
+COLLECTABLE = 'age_band'   # the slice column the generator can collect more of
+COLLECTED_SHARE = 0.45     # a band's share of applications once collected on purpose
+
+
+def _run(args: List[str], log_path: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+  done = subprocess.run([sys.executable] + args, capture_output=True, text=True,
+                        timeout=timeout, cwd=configs.REPO_ROOT,
+                        env=dict(os.environ, TF_USE_LEGACY_KERAS='1'))
+  with open(log_path, 'a') as f:
+    f.write(f'$ {" ".join(args)}\n(exit {done.returncode})\n{done.stdout}\n{done.stderr}\n')
+  return done
+
+
+class World:
+  """Generated periods under <root>/world, the loop's data root <root>/data."""
+
+  def __init__(self, root: str, rows_per_month: int, seed: int, schedule: Dict[int, str],
+               log_path: str):
+    self.root = root
+    self.rows = rows_per_month * 2  # half labelled data, half traffic
+    self.seed = seed
+    self.schedule = dict(schedule)
+    self.slice_share: Dict[int, Tuple[str, float]] = {}  # period -> (age band, share)
+    self.log_path = log_path
+    self.data_root = os.path.join(root, 'data')
+    self.labels_dir = os.path.join(root, 'labels')
+    os.makedirs(os.path.join(self.data_root, 'labelers'), exist_ok=True)
+    os.makedirs(self.labels_dir, exist_ok=True)
+
+  def _period_dir(self, period: int) -> str:
+    return os.path.join(self.root, 'world', f'period-{period}')
+
+  def generate(self, period: int) -> None:
+    out = self._period_dir(period)
+    if os.path.exists(os.path.join(out, 'generation.json')):
+      return
+    sched = ','.join(f'{p}={s}' for p, s in sorted(self.schedule.items()) if p <= period)
+    shares = ','.join(f'{p}={band}:{share}' for p, (band, share)
+                      in sorted(self.slice_share.items()) if p <= period)
+    args = ['-m', 'data.generator', '--out', out, '--spans', str(period), '--rows',
+            str(self.rows), '--seed', str(self.seed), '--quiet', '--overwrite',
+            '--schedule', sched or f'{period}=clean']
+    if shares:
+      args += ['--age-band-share', shares]
+    done = _run(args, self.log_path, timeout=600)
+    if done.returncode != 0:
+      raise RuntimeError(f'data.generator failed for period {period}: {done.stderr[-2000:]}')
+
+  def _halves(self, period: int):
+    path = os.path.join(self._period_dir(period), f'span-{period}', 'data.csv')
+    with open(path, newline='') as f:
+      reader = csv.DictReader(f)
+      rows = list(reader)
+      return reader.fieldnames, rows[0::2], rows[1::2]
+
+  def labelled_span(self, period: int) -> str:
+    """Span `period` of the data root: the labelled half and its labelers' file."""
+    fields, labelled, _ = self._halves(period)
+    span_dir = os.path.join(self.data_root, f'span-{period}')
+    os.makedirs(span_dir, exist_ok=True)
+    _write_csv(os.path.join(span_dir, 'data.csv'), fields, labelled)
+    self.copy_labelers(period, period)
+    return span_dir
+
+  def copy_labelers(self, period: int, span: int) -> None:
+    """The labelers' answers of period `period` for the rows of span `span` (ids join;
+    the labelers' sample covered the whole period, the span holds part of it)."""
+    with open(os.path.join(self.data_root, f'span-{span}', 'data.csv'), newline='') as f:
+      ids = {row['application_id'] for row in csv.DictReader(f)}
+    with open(os.path.join(self._period_dir(period), 'labelers', f'span-{period}.csv'),
+              newline='') as f:
+      reader = csv.DictReader(f)
+      fields, rows = reader.fieldnames, [r for r in reader if r['application_id'] in ids]
+    _write_csv(os.path.join(self.data_root, 'labelers', f'span-{span}.csv'), fields, rows)
+
+  def traffic(self, period: int) -> List[Dict[str, str]]:
+    """The live half of period `period` as the loan system sends it: no outcome."""
+    _, _, live = self._halves(period)
+    return live
+
+  def traffic_csv(self, period: int) -> str:
+    return os.path.join(self._period_dir(period), f'span-{period}', 'data.csv')
+
+  def labels_file(self, period: int, description_path: str) -> str:
+    """The delayed labels of the traffic of `period` (python -m data.delayed_labels)."""
+    fields, _, live = self._halves(period)
+    live_csv = os.path.join(self.labels_dir, f'.traffic-{period}.csv')
+    _write_csv(live_csv, fields, live)
+    out = os.path.join(self.labels_dir, f'period-{period}.csv')
+    done = _run(['-m', 'data.delayed_labels', '--span-csv', live_csv, '--out', out,
+                 '--description', description_path], self.log_path, timeout=600)
+    os.remove(live_csv)  # it holds the applicants' personal data
+    if done.returncode != 0:
+      raise RuntimeError(f'data.delayed_labels failed: {done.stderr[-2000:]}')
+    return out
+
+
+def _write_csv(path: str, fields, rows) -> None:
+  with open(path, 'w', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=fields, lineterminator='\n')
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def write_descriptions(out_dir: str, epochs: int, small: bool) -> Dict[str, str]:
+  """The loop's descriptions: normal, degraded (a broken training configuration
+  behind a lax gate) and after_alarm (label drift warns: the alarm confirmed
+  the concept changed, so the harvest's new label relationship is the point)."""
+  with open(configs.DEFAULT_DESCRIPTION) as f:
+    raw = yaml.safe_load(f)
+  raw['training'].update(epochs=epochs)
+  if small:
+    # Small months: fewer slices for the Evaluator, floors a 2-epoch model on a
+    # few thousand rows can pass (the rare class has a dozen eval rows).
+    raw['protected_attributes'], raw['tags'] = ['age_band'], []
+    raw.pop('slices', None)
+    raw['training'].update(early_stopping_patience=2)
+    raw['evaluation'].update(min_accuracy=0.6, min_rare_class_recall=0.0,
+                             fairness_thresholds=[0.5])
+  variants = {'normal': raw}
+  degraded = copy.deepcopy(raw)
+  # Broken, yet it fits a tiny subset (the Trainer's sanity check) and clears a
+  # lax gate: every rare-class example weighs ~40 ordinary ones, so the model
+  # calls many good loans a default.
+  degraded['label']['class_weighting'] = 'inverse_frequency'
+  degraded['training'].update(epochs=1, learning_rate=0.02)
+  degraded['evaluation'].update(min_accuracy=0.05, min_rare_class_recall=0.0,
+                                max_accuracy_drop=1.0)
+  variants['degraded'] = degraded
+  after_alarm = copy.deepcopy(raw)
+  after_alarm['validation']['label_drift']['action'] = 'warn'
+  variants['after_alarm'] = after_alarm
+  paths = {}
+  os.makedirs(out_dir, exist_ok=True)
+  for name, content in variants.items():
+    paths[name] = os.path.join(out_dir, f'{name}.yaml')
+    with open(paths[name], 'w') as f:
+      yaml.safe_dump(content, f, sort_keys=False)
+  return paths
+
+
+def top_slice(hlp_json: Optional[dict]) -> Optional[Dict[str, object]]:
+  """The first row of the error analysis's what-to-work-on table."""
+  rows = ((hlp_json or {}).get('tables') or {}).get('what_to_work_on') or []
+  return rows[0] if rows else None
+
+
+def slice_gap(hlp_json: Optional[dict], column: str, value: str) -> Optional[float]:
+  """HLP minus model accuracy of one slice in a HumanLevelPerformance report."""
+  for table in ('what_to_work_on', 'not_ranked'):
+    for row in ((hlp_json or {}).get('tables') or {}).get(table) or []:
+      if row.get('slice_column') == column and str(row.get('slice_value')) == value:
+        if row.get('hlp') is None or row.get('model') is None:
+          return None
+        return float(row['hlp']) - float(row['model'])
+  return None
