@@ -315,12 +315,19 @@ def _decisions(sample: Sample) -> Optional[np.ndarray]:
   return np.asarray(sample.deferred, dtype=bool)
 
 
+def _no_decisions(name: str, dc: Optional[np.ndarray],
+                  ds: Optional[np.ndarray]) -> Optional[CheckResult]:
+  if dc is None or ds is None:
+    return CheckResult(name, SKIPPED, 'the answers carry no automation decision (level full)')
+  return None
+
+
 def deferral_check(canary: Sample, stable: Sample, th: Thresholds,
                    alpha: float) -> CheckResult:
   dc, ds = _decisions(canary), _decisions(stable)
-  if dc is None or ds is None:
-    return CheckResult('deferral_rate', SKIPPED, 'the answers carry no automation '
-                       'decision (level full)')
+  skipped = _no_decisions('deferral_rate', dc, ds)
+  if skipped:
+    return skipped
   kc, ks = int(dc.sum()), int(ds.sum())
   rc, rs = kc / dc.size, ks / ds.size
   p = fisher_greater(kc, int(dc.size), ks, int(ds.size))
@@ -342,9 +349,9 @@ def deferral_check(canary: Sample, stable: Sample, th: Thresholds,
 def automated_accuracy_check(canary: Sample, stable: Sample, th: Thresholds,
                              alpha: float) -> CheckResult:
   dc, ds = _decisions(canary), _decisions(stable)
-  if dc is None or ds is None:
-    return CheckResult('automated_accuracy', SKIPPED, 'the answers carry no automation '
-                       'decision (level full)')
+  skipped = _no_decisions('automated_accuracy', dc, ds)
+  if skipped:
+    return skipped
   automated = [dataclasses.replace(
       s, predicted=np.asarray(s.predicted)[~d], labels=np.asarray(s.labels)[~d])
                for s, d in ((canary, dc), (stable, ds))]
