@@ -1,4 +1,4 @@
-"""Shared pipeline state for the data-validation end-to-end tests.
+"""The session's one small pipeline run that trained, blessed and pushed.
 
 `validation_pipeline` (session scope) is one pipeline with one ML Metadata
 store: a full run on a clean span 2 (trains, blesses and pushes the "last
@@ -6,6 +6,14 @@ good model"), after which every bad-input and drift case runs as span 3 of
 its own data root, against span 2 as the previous good span. Bad cases run
 the whole pipeline through local_runner.main; it stops by itself, so they
 cost only what runs before the failure.
+
+Every test that needs "a pipeline that ran and blessed" uses this run rather
+than running its own (a run costs minutes, a copy of its serving directory
+milliseconds): monitoring_e2e_test serves it, validation_commands_test reads
+its store, bulk_scoring_test reads its InferenceResult. exported_model_test
+keeps its own run: its description adds an `automation` section whose target
+must sit above the small model's all-cases accuracy. Only the bad-input and drift cases add runs to the store, and they
+stop before the Pusher, so the serving directory keeps the one good model.
 """
 
 import contextlib
