@@ -12,7 +12,8 @@ builds and merges a record with example-id lists (empty here: no example id
 key is configured), for every slice an example falls in: half of the
 Evaluator's time on the default data. FastMatrices keeps the same per-example
 label/prediction/weight extraction (TFMA's own function, binarization and
-fractional labels included) and counts buffered examples with numpy, into
+fractional labels included; done once per element and class for both
+metrics) and counts buffered examples with numpy, into
 the accumulator TFMA's derived metrics read. The counts are sums of the same
 weights (exact for unit weights), the keys TFMA's own, so thresholds,
 reports and blessing read them unchanged.
@@ -21,7 +22,8 @@ Each class keeps its TFMA class name and metric name; eval_config.py names
 this module in the MetricConfig.
 """
 
-from typing import Any, Dict, List
+import threading
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -34,6 +36,7 @@ from tensorflow_model_analysis.metrics import metric_util
 
 # Examples buffered per accumulator before they are counted.
 _FLUSH_EVERY = 1024
+_LAST_EXTRACTED = threading.local()
 
 
 class SparseCategoricalAccuracy(tf.keras.metrics.SparseCategoricalAccuracy):
@@ -70,17 +73,38 @@ class FastMatrices(binary_confusion_matrices._BinaryConfusionMatrixCombiner):  #
   def create_accumulator(self) -> _Counts:
     return _Counts(len(self._thresholds))
 
+  def _extract(self, element) -> List[Tuple[float, float, float]]:
+    """(label, prediction, weight) of one element, as TFMA's combiner extracts them.
+
+    Precision's and Fairness Indicators' matrices of one class extract the
+    same values from the same element one after the other: the last
+    element's values are kept (per thread: Beam runs bundles in threads).
+    """
+    settings = (self._extract_label_prediction_and_weight, self._key.model_name,
+                self._key.output_name, self._key.sub_key, self._enable_fractional_labels,
+                self._aggregation_type, repr(self._class_weights), self._example_weighted)
+    last = getattr(_LAST_EXTRACTED, 'value', None)
+    if last is not None and last[0] is element and last[1] == settings:
+      return last[2]
+    values = [(metric_util.safe_to_scalar(label), metric_util.safe_to_scalar(prediction),
+               metric_util.safe_to_scalar(weight))
+              for label, prediction, weight in self._extract_label_prediction_and_weight(
+                  element, eval_config=self._eval_config, model_name=self._key.model_name,
+                  output_name=self._key.output_name, sub_key=self._key.sub_key,
+                  fractional_labels=self._enable_fractional_labels, flatten=True,
+                  aggregation_type=self._aggregation_type,
+                  class_weights=self._class_weights,
+                  example_weighted=self._example_weighted)]
+    # The element itself is held, so its id cannot be reused while cached.
+    _LAST_EXTRACTED.value = (element, settings, values)
+    return values
+
   def add_input(self, accumulator: _Counts, element) -> _Counts:
     accumulator.seen = True
-    for label, prediction, weight in self._extract_label_prediction_and_weight(
-        element, eval_config=self._eval_config, model_name=self._key.model_name,
-        output_name=self._key.output_name, sub_key=self._key.sub_key,
-        fractional_labels=self._enable_fractional_labels, flatten=True,
-        aggregation_type=self._aggregation_type, class_weights=self._class_weights,
-        example_weighted=self._example_weighted):
-      accumulator.labels.append(metric_util.safe_to_scalar(label))
-      accumulator.predictions.append(metric_util.safe_to_scalar(prediction))
-      accumulator.weights.append(metric_util.safe_to_scalar(weight))
+    for label, prediction, weight in self._extract(element):
+      accumulator.labels.append(label)
+      accumulator.predictions.append(prediction)
+      accumulator.weights.append(weight)
     if len(accumulator.labels) >= _FLUSH_EVERY:
       self._count(accumulator)
     return accumulator

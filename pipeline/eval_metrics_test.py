@@ -65,3 +65,27 @@ def test_the_fast_combiner_replaces_tfmas():
   combiners = [type(c.combiner) for c in computations
                if isinstance(c, metric_types.MetricComputation)]
   assert combiners == [eval_metrics.FastMatrices]
+
+
+def test_combiners_sharing_elements_count_each_their_own_class():
+  # As TFMA's evaluator calls them: every combiner on one element in turn.
+  inputs = _inputs(seed=3, count=500)
+  combiners = []
+  for metric, class_id in ((eval_metrics.Precision(), 0), (eval_metrics.Precision(), 2),
+                           (eval_metrics.FairnessIndicators(thresholds=[0.5]), 2)):
+    for c in metric.computations(sub_keys=[metric_types.SubKey(class_id=class_id)],
+                                 example_weighted=False):
+      if isinstance(c, metric_types.MetricComputation):
+        combiners.append(c.combiner)
+  accumulators = [c.create_accumulator() for c in combiners]
+  for element in inputs:
+    accumulators = [c.add_input(a, element) for c, a in zip(combiners, accumulators)]
+  for combiner, accumulator in zip(combiners, accumulators):
+    alone = combiner.create_accumulator()
+    for element in inputs:
+      alone = combiner.add_input(alone, element)
+    together = combiner.extract_output(accumulator)
+    assert together == combiner.extract_output(alone)
+  positives = [list(c.extract_output(a).values())[0][0.5].matrix.tp
+               for c, a in zip(combiners, accumulators)]
+  assert positives[0] != positives[1] and positives[1] == positives[2]
