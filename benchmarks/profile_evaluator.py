@@ -64,7 +64,7 @@ def variant_config(spec, name: str):
     del config.slicing_specs[:]
     config.slicing_specs.append(tfma.SlicingSpec())
   if name == 'no_fairness':
-    _drop_metrics(config, ('FairnessIndicators',))
+    _drop_metrics(config, ('FairnessIndicators', 'FastFairnessIndicators'))
   if name == 'no_calibration':
     _drop_metrics(config, ('Calibration', 'CalibrationPlot'))
   if name in ('tf_generic', 'lean_generic'):
