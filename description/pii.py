@@ -22,7 +22,7 @@ import dataclasses
 import hashlib
 import hmac
 import os
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from description import fields
 
@@ -123,6 +123,14 @@ class Redactor:
   @property
   def dropped(self) -> frozenset:
     return self._dropped
+
+  @property
+  def hashed(self) -> frozenset:
+    return self._hashed
+
+  def hash_column(self, values: List[Any]) -> List[Any]:
+    """A hashed column's values, as `apply` hashes them (empty stays empty)."""
+    return [v if v in (None, '') else hash_value(self._key, v) for v in values]
 
   def apply(self, record: Mapping[str, Any]) -> Dict[str, Any]:
     """A copy of `record` without dropped columns and with hashed ones hashed.

@@ -4,6 +4,8 @@ Declared, not inferred: inference turns a float column whose values happen to
 be whole numbers into an int column. An empty field becomes an absent
 feature, so the schema's presence constraints see missing values. Reads with
 the csv dialect of validation/csv_checks.py, so both agree on every row.
+Files csv_checks checked a column at a time are converted that way
+(read_serialized, validation/csv_columnar.py), to the same bytes.
 """
 
 import csv
@@ -13,6 +15,7 @@ import tensorflow as tf
 from tfx.dsl.io import fileio
 
 import description
+from validation import csv_columnar
 
 
 def _feature(kind: str, value: str) -> tf.train.Feature:
@@ -45,3 +48,25 @@ def read_examples(path: str, types: Dict[str, str],
       yield tf.train.Example(features=tf.train.Features(feature={
           name: _feature(types[name], value)
           for name, value in values.items() if value != ''}))
+
+
+def read_serialized(path: str, types: Dict[str, str],
+                    redactor: Optional[description.Redactor] = None,
+                    columnar: bool = False) -> Iterator[bytes]:
+  """The rows of one checked CSV file as serialized tf.Examples.
+
+  The bytes of deterministic serialization (features in name order), the
+  bytes the hash split fingerprints. `columnar`: csv_checks checked the file a
+  column at a time (FileCheck.columnar); it is then converted that way too,
+  to the same bytes.
+  """
+  if columnar:
+    with fileio.open(path, 'r') as f:
+      header = [h.strip() for h in next(csv.reader(f, strict=True))]
+    chunks = csv_columnar.encode_file(path, header, types, redactor)
+    if chunks is not None:
+      for chunk in chunks:
+        yield from chunk
+      return
+  for example in read_examples(path, types, redactor):
+    yield example.SerializeToString(deterministic=True)

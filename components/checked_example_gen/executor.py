@@ -67,10 +67,28 @@ def _ReadCheckedCsv(pipeline, files: List[str], spec: description.DatasetSpec): 
           | 'ToExamples' >> beam.FlatMap(csv_examples.read_examples, types, redactor))
 
 
+@beam.ptransform_fn
+def _ReadCheckedCsvSerialized(pipeline, checked: List[csv_checks.FileCheck],  # pylint: disable=invalid-name
+                              spec: description.DatasetSpec):
+  """As _ReadCheckedCsv, serialized: files checked a column at a time convert so."""
+  types = {c.name: c.type for c in spec.columns}
+  redactor = description.redactor(spec)
+  return (pipeline
+          | 'Files' >> beam.Create([(c.path, c.columnar) for c in checked])
+          | 'Reshuffle' >> beam.Reshuffle()
+          | 'ToExamples' >> beam.FlatMap(_serialized_examples, types, redactor))
+
+
+def _serialized_examples(file_and_columnar, types, redactor):
+  path, columnar = file_and_columnar
+  return csv_examples.read_serialized(path, types, redactor, columnar)
+
+
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
   """Checks, converts with declared types, splits (stratified when small)."""
 
   _files: List[str] = []
+  _checked: List[csv_checks.FileCheck] = []
   _rows = 0
   _split_method = 'none'
 
@@ -91,6 +109,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     description.redactor(spec)  # Raises PIIKeyError before any work.
     logging.info('Checking %d file(s) against %s', len(files), spec.source)
     checked = csv_checks.check_files(files, spec)  # Raises InputDataError.
+    self._checked = checked
     self._files = files
     self._rows = sum(c.rows for c in checked)
     return files
@@ -129,8 +148,9 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
       total += split.hash_buckets
       buckets.append(total)
     names = example_gen_utils.generate_output_split_names(input_config, output_config)
+    del files  # self._checked holds them, with how each was checked.
     parts = (pipeline
-             | 'InputToRecord' >> _ReadCheckedCsv(files, spec)  # pylint: disable=no-value-for-parameter
+             | 'InputToRecord' >> _ReadCheckedCsvSerialized(self._checked, spec)  # pylint: disable=no-value-for-parameter
              | 'SplitData' >> beam.Partition(
                  base_example_gen_executor._PartitionFn,  # pylint: disable=protected-access
                  len(buckets), buckets, output_config.split_config))

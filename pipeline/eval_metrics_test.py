@@ -1,0 +1,91 @@
+"""The faster metrics give TFMA's own values, under TFMA's own keys."""
+
+import numpy as np
+import pytest
+import tensorflow_model_analysis as tfma
+from fairness_indicators import fairness_indicators_metrics
+from tensorflow_model_analysis.metrics import metric_types
+
+from pipeline import eval_metrics
+
+
+def _inputs(seed=7, count=3000):
+  rng = np.random.default_rng(seed)
+  logits = rng.normal(size=(count, 3))
+  probabilities = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+  # Predictions exactly on a threshold: "> threshold" decides, not ">=".
+  probabilities[:40, 2] = 0.5
+  probabilities[40:80, 2] = 0.25
+  labels = rng.integers(0, 3, size=count)
+  return [metric_types.StandardMetricInputs(
+      labels=np.array([label]), predictions=p, example_weights=np.array([1.0]))
+          for label, p in zip(labels, probabilities)]
+
+
+def _evaluate(metric, inputs, chunks=3):
+  """Runs a metric's computations as TFMA's evaluator does, in merged parts."""
+  computations = metric.computations(
+      sub_keys=[metric_types.SubKey(class_id=2)], example_weighted=False)
+  results = {}
+  combiners = [c for c in computations if isinstance(c, metric_types.MetricComputation)]
+  for computation in combiners:
+    combiner = computation.combiner
+    parts = []
+    for part in np.array_split(np.arange(len(inputs)), chunks):
+      accumulator = combiner.create_accumulator()
+      for i in part:
+        accumulator = combiner.add_input(accumulator, inputs[i])
+      parts.append(combiner.compact(accumulator))
+    results.update(combiner.extract_output(combiner.merge_accumulators(parts)))
+  for computation in computations:
+    if isinstance(computation, metric_types.DerivedMetricComputation):
+      results.update(computation.result(results))
+  return {k: v for k, v in results.items() if not k.name.startswith('_')}
+
+
+@pytest.mark.parametrize('tfma_metric, ours', [
+    (tfma.metrics.Precision(), eval_metrics.FastPrecision()),
+    (tfma.metrics.Recall(), eval_metrics.FastRecall()),
+    (tfma.metrics.F1Score(), eval_metrics.FastF1Score()),
+    (fairness_indicators_metrics.FairnessIndicators(thresholds=[0.25, 0.5, 0.75]),
+     eval_metrics.FastFairnessIndicators(thresholds=[0.25, 0.5, 0.75])),
+])
+def test_same_keys_and_values_as_tfma(tfma_metric, ours):
+  inputs = _inputs()
+  expected = _evaluate(tfma_metric, inputs)
+  found = _evaluate(ours, inputs)
+  assert expected and set(found) == set(expected)
+  for key, value in expected.items():
+    assert found[key] == pytest.approx(value, rel=1e-12, abs=1e-12, nan_ok=True), key
+
+
+def test_the_fast_combiner_replaces_tfmas():
+  computations = eval_metrics.FastPrecision().computations(
+      sub_keys=[metric_types.SubKey(class_id=1)], example_weighted=False)
+  combiners = [type(c.combiner) for c in computations
+               if isinstance(c, metric_types.MetricComputation)]
+  assert combiners == [eval_metrics.FastMatrices]
+
+
+def test_combiners_sharing_elements_count_each_their_own_class():
+  # As TFMA's evaluator calls them: every combiner on one element in turn.
+  inputs = _inputs(seed=3, count=500)
+  combiners = []
+  for metric, class_id in ((eval_metrics.FastPrecision(), 0), (eval_metrics.FastPrecision(), 2),
+                           (eval_metrics.FastFairnessIndicators(thresholds=[0.5]), 2)):
+    for c in metric.computations(sub_keys=[metric_types.SubKey(class_id=class_id)],
+                                 example_weighted=False):
+      if isinstance(c, metric_types.MetricComputation):
+        combiners.append(c.combiner)
+  accumulators = [c.create_accumulator() for c in combiners]
+  for element in inputs:
+    accumulators = [c.add_input(a, element) for c, a in zip(combiners, accumulators)]
+  for combiner, accumulator in zip(combiners, accumulators):
+    alone = combiner.create_accumulator()
+    for element in inputs:
+      alone = combiner.add_input(alone, element)
+    together = combiner.extract_output(accumulator)
+    assert together == combiner.extract_output(alone)
+  positives = [list(c.extract_output(a).values())[0][0.5].matrix.tp
+               for c, a in zip(combiners, accumulators)]
+  assert positives[0] != positives[1] and positives[1] == positives[2]
