@@ -6,23 +6,27 @@ import gzip
 import json
 import os
 
+from apache_beam.options import pipeline_options
 import pytest
 import tensorflow as tf
+from tfx.components.example_gen import base_example_gen_executor
+from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
+import description
 from components.checked_example_gen import component
 from components.checked_example_gen import executor
 from components import executor_failure
 from data import generator
+from validation import csv_checks
+from validation import csv_examples
 
 
-def _run(spec, input_base, out_dir, pattern='span-{SPAN}/*.csv', span=1,
-         splits=(('train', 7), ('eval', 2), ('test', 1))):
-  examples = standard_artifacts.Examples()
-  examples.uri = str(out_dir)
-  props = {
+def _props(spec, input_base, pattern='span-{SPAN}/*.csv', span=1,
+           splits=(('train', 7), ('eval', 2), ('test', 1))):
+  return {
       'input_base': str(input_base),
       # As the driver leaves it: {SPAN} resolved, the span recorded.
       'input_config': proto_utils.proto_to_json(example_gen_pb2.Input(splits=[
@@ -37,6 +41,13 @@ def _run(spec, input_base, out_dir, pattern='span-{SPAN}/*.csv', span=1,
       'output_file_format': example_gen_pb2.FORMAT_TFRECORDS_GZIP,
       'span': span,
   }
+
+
+def _run(spec, input_base, out_dir, pattern='span-{SPAN}/*.csv', span=1,
+         splits=(('train', 7), ('eval', 2), ('test', 1))):
+  examples = standard_artifacts.Examples()
+  examples.uri = str(out_dir)
+  props = _props(spec, input_base, pattern, span, splits)
   result = executor.Executor().Do({}, {'examples': [examples]}, props)
   return result, examples
 
@@ -96,6 +107,77 @@ def test_above_the_threshold_the_split_is_by_hash(data_root, tmp_path, credit_sp
   assert result is None
   assert examples.mlmd_artifact.custom_properties['split_method'].string_value == 'hash'
   assert sum(len(_read(examples, s)) for s in ('train', 'eval', 'test')) == 2000
+
+
+def _records(examples, split):
+  files = sorted(glob.glob(os.path.join(examples.uri, f'Split-{split}', '*')))
+  return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type='GZIP')]
+
+
+def test_the_hash_split_holds_the_records_tfx_partition_gives_each_split(
+    data_root, tmp_path, credit_spec, monkeypatch):
+  # The records the row reader makes, assigned by TFX's own partition function:
+  # the columnar whole-file writer must give every split exactly these.
+  monkeypatch.setenv('CREDIT_RISK_PII_KEY', 'test-key')
+  raw = dict(_pii_spec(credit_spec, 'hash').raw)
+  raw['splits'] = dict(raw['splits'], stratify_below_rows=1000)
+  spec = type(credit_spec).from_config({'source': 'x', 'description': raw})
+  result, examples = _run(spec, data_root, tmp_path)
+  assert result is None
+  path = str(data_root / 'span-1' / 'data.csv')
+  assert csv_checks.check_files([path], spec)[0].columnar  # The whole-file path ran.
+  buckets = [7, 9, 10]
+  config = example_gen_pb2.SplitConfig()
+  expected = collections.defaultdict(list)
+  for record in csv_examples.read_serialized(
+      path, {c.name: c.type for c in spec.columns}, description.redactor(spec)):
+    expected[base_example_gen_executor._PartitionFn(  # pylint: disable=protected-access
+        record, 3, buckets, config)].append(record)
+  for index, split in enumerate(('train', 'eval', 'test')):
+    # In the source's order, as TFX's in-memory run writes them.
+    assert _records(examples, split) == expected[index], split
+
+
+def test_split_index_is_tfx_partition_function():
+  config = example_gen_pb2.SplitConfig()
+  for n in range(2000):
+    record = f'record {n}'.encode() * (n % 7 + 1)
+    for buckets in ([7, 9, 10], [1, 2], [80, 100]):
+      assert executor.split_index(record, buckets) == (
+          base_example_gen_executor._PartitionFn(  # pylint: disable=protected-access
+              record, len(buckets), buckets, config))
+
+
+@pytest.mark.parametrize('args, shards', [
+    ([], 1),
+    (['--direct_running_mode=in_memory', '--direct_num_workers=1'], 1),
+    (['--direct_running_mode=multi_processing', '--direct_num_workers=3'], 3),
+    (['--direct_running_mode=multi_processing', '--direct_num_workers=0'],
+     os.cpu_count()),
+])
+def test_one_shard_per_beam_worker_as_write_to_tfrecord_leaves_them(args, shards):
+  runner = executor.Executor(base_beam_executor.BaseBeamExecutor.Context(
+      beam_pipeline_args=args))
+  assert runner._shards_per_file() == shards  # pylint: disable=protected-access
+
+
+@pytest.mark.parametrize('stratify_below_rows, mode', [
+    (1000, 'in_memory'),  # One file written whole: no worker processes.
+    (5000, 'multi_processing'),  # Stratified: Beam's own transforms, as configured.
+])
+def test_worker_processes_only_where_beam_has_rows_to_share(
+    data_root, credit_spec, stratify_below_rows, mode):
+  raw = dict(credit_spec.raw)
+  raw['splits'] = dict(raw['splits'], stratify_below_rows=stratify_below_rows)
+  spec = type(credit_spec).from_config({'source': 'x', 'description': raw})
+  runner = executor.Executor(base_beam_executor.BaseBeamExecutor.Context(
+      beam_pipeline_args=['--direct_running_mode=multi_processing',
+                          '--direct_num_workers=2']))
+  runner._exec_properties = _props(spec, data_root)  # pylint: disable=protected-access
+  options = runner._make_beam_pipeline().options.view_as(  # pylint: disable=protected-access
+      pipeline_options.DirectOptions)
+  assert options.direct_running_mode == mode
+  assert runner._shards_per_file() == 2  # pylint: disable=protected-access
 
 
 def test_bad_rows_fail_the_execution_with_a_recorded_message(tmp_path, credit_spec):
