@@ -109,15 +109,24 @@ def _store(args: argparse.Namespace) -> Optional[str]:
   return found if os.path.exists(found) else None
 
 
+def _record_settled(store: Optional[str], settled) -> None:
+  """Records an expiry the moment it is settled, before anything else can fail."""
+  if store is None or not settled:
+    return
+  try:
+    signoff_record.record(store, settled)
+  except (LookupError, OSError) as e:
+    print(f'warning: the settled sign-off is not recorded in ML Metadata ({store}): {e}; '
+          f'python -m cli.signoff records it later', file=sys.stderr)
+
+
 def _record(store: Optional[str], result, out: Optional[str], report_html: str,
-            serving_root: str, settled) -> None:
-  """Records the settled expiry and the rollout; a failure is said, not fatal:
-  the rollout happened, and its files say what it decided."""
+            serving_root: str) -> None:
+  """Records the rollout; a failure is said, not fatal: the rollout happened,
+  and its files say what it decided."""
   if store is None:
     return
   try:
-    if settled:
-      signoff_record.record(store, settled)
     ids = signoff_record.record_rollout(store, result, out or '', serving_root, report_html)
   except (LookupError, OSError) as e:
     print(f'warning: not recorded in ML Metadata ({store}): {e}', file=sys.stderr)
@@ -154,16 +163,22 @@ def main(argv: Optional[List[str]] = None) -> int:
                                     replay_source=os.path.abspath(args.replay),
                                     replay_kind=kind)
             if args.out and serving_root else None)  # the pause record lives there
+    # Every argument is checked before an expired pause is settled: a typo must
+    # not leave a rollback behind and nothing else.
+    try:
+      config = RolloutConfig(
+          steps=[float(s) for s in args.steps.split(',')], mode=args.mode,
+          thresholds=thresholds_for(spec, json.loads(args.thresholds or '{}')),
+          max_requests_per_step=args.max_rows, lease_seconds=args.lease_seconds,
+          max_seconds_per_step=args.max_seconds_per_step, concurrency=args.concurrency)
+    except (ValueError, TypeError) as e:
+      raise RolloutError(f'--steps/--thresholds: {e}') from e
     settled = serving_root and signoff_decision.clear_the_way(
         serving_root, model_name, args.candidate, admin_token=_admin_token(args),
         allow_non_loopback=args.allow_non_loopback)
     if settled:
       print(f'expired sign-off settled first: {settled.summary_line()}')
-    config = RolloutConfig(
-        steps=[float(s) for s in args.steps.split(',')], mode=args.mode,
-        thresholds=thresholds_for(spec, json.loads(args.thresholds or '{}')),
-        max_requests_per_step=args.max_rows, lease_seconds=args.lease_seconds,
-        max_seconds_per_step=args.max_seconds_per_step, concurrency=args.concurrency)
+      _record_settled(store, settled)
     result = run_rollout(model_name, args.candidate, rows, spec, config,
                          server_url=args.server_url, serving_root=serving_root,
                          request_log_dir=args.request_log_dir,
@@ -177,7 +192,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 2
   paths = report.write_report(result, args.out) if args.out else {}
   print(result.summary_line())
-  _record(store, result, args.out, paths.get('html', ''), serving_root, settled)
+  _record(store, result, args.out, paths.get('html', ''), serving_root)
   if result.decision == AWAITING_SIGNOFF:
     return 3
   return 0 if result.decision in (PROMOTED, ALREADY_STABLE) else 1

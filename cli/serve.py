@@ -142,6 +142,12 @@ def _pii_redactor(args: argparse.Namespace, model_name: str):
   if path is None:
     default = description.load(configs.DEFAULT_DESCRIPTION)
     if default.name != model_name:
+      if args.request_log_dir:
+        # Model inputs are never personal data (the description keeps PII out of
+        # them), but a personal request key (--sticky-field) would be logged raw.
+        print(f'warning: no --description for model {model_name!r}: its `pii` section '
+              f'cannot be applied to the request log (a personal --sticky-field or '
+              f'key header would be written as sent)', file=sys.stderr, flush=True)
       return None
     return description.redactor(default)
   return description.redactor(description.load(path))

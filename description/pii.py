@@ -22,12 +22,14 @@ import dataclasses
 import hashlib
 import hmac
 import os
+import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from description import fields
 
 PII_TREATMENTS = ('drop', 'hash')
 HASH_PREFIX = 'hmac-sha256:'
+_ALREADY_HASHED = re.compile(re.escape(HASH_PREFIX) + '[0-9a-f]{64}')
 
 
 class PIIKeyError(ValueError):
@@ -87,7 +89,14 @@ def parse_pii(raw: Any, columns: Mapping[str, Any], reserved: Mapping[str, str],
 
 
 def hash_value(key: bytes, value: Any) -> str:
-  """The keyed hash of one value as text; equal values give equal hashes."""
+  """The keyed hash of one value as text; equal values give equal hashes.
+
+  A value that already is such a hash is kept: records pass through more than
+  one redacting step (a rollout's replay rows, then the server's request log),
+  and a hash hashed again would no longer join with labels hashed once.
+  """
+  if isinstance(value, str) and _ALREADY_HASHED.fullmatch(value):
+    return value
   digest = hmac.new(key, str(value).encode('utf-8'), hashlib.sha256).hexdigest()
   return HASH_PREFIX + digest
 

@@ -35,6 +35,11 @@ def _panel(title: str, targets: Sequence[Tuple[str, str]], unit: str = '',
       thresholds=steps)
 
 
+# Its series come from python -m cli.labels --textfile (node_exporter's textfile
+# collector), not from the server or the monitor: they exist once labels arrive.
+LIVE_QUALITY_ROW = 'Live quality (delayed labels)'
+
+
 def rows(spec, schema: schema_pb2.Schema,
          policy: policy_lib.MonitoringPolicy, server_job: str = rules_lib.SERVER_JOB,
          monitor_job: str = rules_lib.MONITOR_JOB) -> List[Tuple[str, List[g.TimeSeries]]]:
@@ -80,6 +85,19 @@ def rows(spec, schema: schema_pb2.Schema,
                  '(categorical); each feature\'s threshold is its series below'),
           _panel('Drift thresholds', [(queries.feature_drift_threshold(m), per_feature)]),
           _panel('Records per window', [(queries.window_records(m), per_version)]),
+      ]),
+      (LIVE_QUALITY_ROW, [
+          _panel('Live accuracy, upper end of the 95% interval',
+                 [(queries.live_accuracy_high(m), per_version),
+                  (queries.offline_accuracy(m), 'offline v{{version}}'),
+                  (queries.live_quality_threshold(m, 'min_accuracy'), 'blessing floor')],
+                 'percentunit', None, 'Alerts ModelLiveAccuracyBelowFloor and '
+                 'ModelLiveAccuracyBelowOffline: python -m cli.labels --textfile'),
+          _panel('Live rare-class recall, upper end of the 95% interval',
+                 [(queries.live_rare_class_recall_high(m), per_version),
+                  (queries.live_quality_threshold(m, 'min_rare_class_recall'),
+                   'blessing floor')], 'percentunit'),
+          _panel('Labelled predictions', [(queries.live_labelled_examples(m), per_version)]),
       ]),
       ('Rollout state', [
           _panel('Canary weight', [(queries.canary_weight(m), 'canary %')], 'percent'),

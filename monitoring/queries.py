@@ -97,9 +97,13 @@ def deferral_rate(model: str, window: str) -> str:
   """Share of the cases served at level partial that the model deferred to a person."""
   deferred = _sel(model=model, level='partial', decision='deferred')
   every = _sel(model=model, level='partial')
-  return (f'sum by (model, version) (rate(serving_automation_decisions_total{deferred}'
-          f'[{window}])) / sum by (model, version) '
-          f'(rate(serving_automation_decisions_total{every}[{window}]))')
+  all_cases = (f'sum by (model, version) '
+               f'(rate(serving_automation_decisions_total{every}[{window}]))')
+  # A version that has deferred nothing has no `deferred` series at all; `or 0 *`
+  # makes that a rate of 0 instead of no answer (a band of 0 is what the
+  # alert must catch).
+  return (f'(sum by (model, version) (rate(serving_automation_decisions_total{deferred}'
+          f'[{window}])) or 0 * {all_cases}) / {all_cases}')
 
 
 def partial_decisions(model: str, window: str) -> str:
@@ -109,4 +113,30 @@ def partial_decisions(model: str, window: str) -> str:
 
 def expected_deferral_rate(model: str, bound: str = None) -> str:
   """What the version's evaluation expects (bound: expected | low | high)."""
-  return f'serving_automation_expected_deferral_rate{_sel(model=model, bound=bound)}'
+  # One value per version, however many server replicas export the gauge.
+  return (f'max by (model, version) '
+          f'(serving_automation_expected_deferral_rate{_sel(model=model, bound=bound)})')
+
+
+# Live quality from delayed labels (python -m cli.labels --textfile; feedback/export.py).
+def live_rare_class_recall_high(model: str) -> str:
+  """Upper end of the 95% interval of the rare class's live recall, per version."""
+  return f'live_rare_class_recall_ci_high{_sel(model=model)}'
+
+
+def live_accuracy_high(model: str, slice_name: str = 'overall') -> str:
+  """Upper end of the 95% interval of live accuracy, per version (and slice)."""
+  return f'live_accuracy_ci_high{_sel(model=model, slice=slice_name)}'
+
+
+def live_quality_threshold(model: str, metric: str = None) -> str:
+  """The description's blessing floors (metric: min_accuracy | min_rare_class_recall)."""
+  return f'live_quality_threshold{_sel(model=model, metric=metric)}'
+
+
+def offline_accuracy(model: str) -> str:
+  return f'offline_accuracy{_sel(model=model)}'
+
+
+def live_labelled_examples(model: str, slice_name: str = 'overall') -> str:
+  return f'live_labelled_examples{_sel(model=model, slice=slice_name)}'

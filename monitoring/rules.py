@@ -203,14 +203,13 @@ def _automation_rules(model: str, policy: policy_lib.MonitoringPolicy) -> List[D
 def _live_quality_rules(model: str, wait: str, min_labels: int,
                         margin: float) -> List[Dict[str, Any]]:
   """Delayed labels say the served version got worse (metrics of feedback/export.py)."""
-  enough = (f'on(model, version) live_labelled_examples{{model="{model}",slice="overall"}} '
-            f'>= {min_labels}')
+  enough = f'on(model, version) {queries.live_labelled_examples(model)} >= {min_labels}'
   labels_cmd = ('python -m cli.labels --request-log <log dir> --labels <labels CSV> '
                 '--out <dir>')
   return [
       _alert('ModelLiveRareClassRecallLow',
-             f'live_rare_class_recall_ci_high{{model="{model}"}} < on(model) group_left '
-             f'live_quality_threshold{{model="{model}",metric="min_rare_class_recall"}} '
+             f'{queries.live_rare_class_recall_high(model)} < on(model) group_left '
+             f'{queries.live_quality_threshold(model, "min_rare_class_recall")} '
              f'and {enough}', wait, 'critical',
              f'Live recall of the rare class of {model} version {{{{ $labels.version }}}} is '
              f'below the blessing threshold (95% interval up to '
@@ -222,8 +221,8 @@ def _live_quality_rules(model: str, wait: str, min_labels: int,
       # Against offline alone, a version blessed just above the floor could fall
       # below the floor and stay quiet: its own offline figure is already low.
       _alert('ModelLiveAccuracyBelowFloor',
-             f'live_accuracy_ci_high{{model="{model}",slice="overall"}} < on(model) group_left '
-             f'live_quality_threshold{{model="{model}",metric="min_accuracy"}} '
+             f'{queries.live_accuracy_high(model)} < on(model) group_left '
+             f'{queries.live_quality_threshold(model, "min_accuracy")} '
              f'and {enough}', wait, 'critical',
              f'Live accuracy of {model} version {{{{ $labels.version }}}} is below the '
              f'blessing threshold (95% interval up to {{{{ $value | printf "%.3f" }}}})',
@@ -232,8 +231,8 @@ def _live_quality_rules(model: str, wait: str, min_labels: int,
              f'between inputs and outcome changed. {labels_cmd}; retrain on the harvested '
              f'traffic: python -m cli.harvest.'),
       _alert('ModelLiveAccuracyBelowOffline',
-             f'live_accuracy_ci_high{{model="{model}",slice="overall"}} < on(model, version) '
-             f'(offline_accuracy{{model="{model}"}} - {margin}) and {enough}', wait, 'warning',
+             f'{queries.live_accuracy_high(model)} < on(model, version) '
+             f'({queries.offline_accuracy(model)} - {margin}) and {enough}', wait, 'warning',
              f'Live accuracy of {model} version {{{{ $labels.version }}}} dropped more than '
              f'{margin} below its offline evaluation (95% interval up to '
              f'{{{{ $value | printf "%.3f" }}}})',

@@ -199,9 +199,10 @@ def test_promtool_unit_test_of_the_deferral_rate_rule(tmp_path, spec, schema_pat
                       f'rule="{"below_band" if decision == "deferred" else "confident"}"}}',
             'values': values}
 
-  def expected(version, bound, value):
+  def expected(version, bound, value, instance='a'):
     return {'series': f'serving_automation_expected_deferral_rate{{model="credit_risk",'
-                      f'version="{version}",bound="{bound}"}}', 'values': f'{value}x29'}
+                      f'version="{version}",bound="{bound}",instance="{instance}"}}',
+            'values': f'{value}x29'}
 
   series = [
       # Version 7: 10 cases/s, 10% deferred, then 50% from minute 10.
@@ -213,17 +214,30 @@ def test_promtool_unit_test_of_the_deferral_rate_rule(tmp_path, spec, schema_pat
       expected(8, 'low', 0.08), expected(8, 'high', 0.12),
       # Version 9: everything deferred, but one case a minute: too few to tell.
       decisions(9, 'deferred', '0+1x29'), expected(9, 'low', 0.08), expected(9, 'high', 0.12),
+      # Version 10, on two replicas: defers nothing although 15-25% is expected
+      # (a band of 0): there is no `deferred` series at all.
+      decisions(10, 'decided', '0+600x29'),
+      expected(10, 'low', 0.15), expected(10, 'high', 0.25),
+      expected(10, 'low', 0.15, instance='b'), expected(10, 'high', 0.25, instance='b'),
   ]
-  summary = rule['annotations']['summary'].replace('{{ $labels.version }}', '7').replace(
-      '{{ $value | humanizePercentage }}', '50%')
+  def summary(version, rate):
+    return rule['annotations']['summary'].replace('{{ $labels.version }}', version).replace(
+        '{{ $value | humanizePercentage }}', rate)
+  never_deferring = {
+      'exp_labels': {'severity': 'warning', 'model': 'credit_risk', 'version': '10'},
+      'exp_annotations': {'summary': summary('10', '0%'),
+                          'description': rule['annotations']['description']}}
   test_file = {'rule_files': ['rules.yml'], 'evaluation_interval': '1m', 'tests': [{
       'interval': '1m', 'input_series': series,
       'alert_rule_test': [
-          {'eval_time': '8m', 'alertname': 'ModelDeferralRateUnexpected', 'exp_alerts': []},
+          # Version 7 still defers as expected; version 10 never did.
+          {'eval_time': '8m', 'alertname': 'ModelDeferralRateUnexpected',
+           'exp_alerts': [never_deferring]},
           {'eval_time': '20m', 'alertname': 'ModelDeferralRateUnexpected', 'exp_alerts': [
               {'exp_labels': {'severity': 'warning', 'model': 'credit_risk', 'version': '7'},
-               'exp_annotations': {'summary': summary,
-                                   'description': rule['annotations']['description']}}]}]}]}
+               'exp_annotations': {'summary': summary('7', '50%'),
+                                   'description': rule['annotations']['description']}},
+              never_deferring]}]}]}
   (tmp_path / 't.yml').write_text(yaml.safe_dump(test_file, sort_keys=False))
   result = _promtool('test', 'rules', 't.yml', cwd=str(tmp_path))
   assert result.returncode == 0, result.stdout + result.stderr

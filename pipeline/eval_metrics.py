@@ -52,14 +52,13 @@ class SparseCategoricalAccuracy(tf.keras.metrics.SparseCategoricalAccuracy):
 class _Counts:
   """tp, tn, fp, fn per threshold, plus examples not yet counted."""
 
-  __slots__ = ('matrix', 'labels', 'predictions', 'weights', 'seen')
+  __slots__ = ('matrix', 'labels', 'predictions', 'weights')
 
   def __init__(self, num_thresholds: int):
     self.matrix = np.zeros((num_thresholds, 4))
     self.labels: List[float] = []
     self.predictions: List[float] = []
     self.weights: List[float] = []
-    self.seen = False
 
 
 class FastMatrices(binary_confusion_matrices._BinaryConfusionMatrixCombiner):  # pylint: disable=protected-access
@@ -102,7 +101,6 @@ class FastMatrices(binary_confusion_matrices._BinaryConfusionMatrixCombiner):  #
     return values
 
   def add_input(self, accumulator: _Counts, element) -> _Counts:
-    accumulator.seen = True
     for label, prediction, weight in self._extract(element):
       accumulator.labels.append(label)
       accumulator.predictions.append(prediction)
@@ -136,7 +134,6 @@ class FastMatrices(binary_confusion_matrices._BinaryConfusionMatrixCombiner):  #
     for accumulator in accumulators:
       self._count(accumulator)
       result.matrix += accumulator.matrix
-      result.seen = result.seen or accumulator.seen
     return result
 
   def compact(self, accumulator: _Counts) -> _Counts:
@@ -145,8 +142,8 @@ class FastMatrices(binary_confusion_matrices._BinaryConfusionMatrixCombiner):  #
 
   def extract_output(self, accumulator: _Counts) -> Dict[metric_types.MetricKey, Any]:
     self._count(accumulator)
-    if not accumulator.seen:
-      return {self._key: {}}
+    # An accumulator that saw nothing still answers zeros at every threshold, as
+    # TFMA's combiner does: the derived metrics look every threshold up.
     return {self._key: {
         float(t): bcm._ThresholdEntry(  # pylint: disable=protected-access
             bcm.Matrix(*(float(v) for v in row)), [], [], [], [])

@@ -89,3 +89,18 @@ def test_combiners_sharing_elements_count_each_their_own_class():
   positives = [list(c.extract_output(a).values())[0][0.5].matrix.tp
                for c, a in zip(combiners, accumulators)]
   assert positives[0] != positives[1] and positives[1] == positives[2]
+
+
+@pytest.mark.parametrize('tfma_metric, ours', [
+    (tfma.metrics.Precision(), eval_metrics.FastPrecision()),
+    (fairness_indicators_metrics.FairnessIndicators(thresholds=[0.5]),
+     eval_metrics.FastFairnessIndicators(thresholds=[0.5])),
+])
+def test_no_examples_at_all_gives_tfmas_values(tfma_metric, ours):
+  # An empty combine (a slice or a resample with nothing in it): zeros at every
+  # threshold, so the derived metrics find each threshold they look up.
+  expected = _evaluate(tfma_metric, [])
+  found = _evaluate(ours, [])
+  assert expected and set(found) == set(expected)
+  for key, value in expected.items():
+    assert found[key] == pytest.approx(value, nan_ok=True), key

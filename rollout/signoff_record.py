@@ -29,6 +29,7 @@ go in by metadata.record's one rule.
 """
 
 import json
+import logging
 import os
 from typing import Any, Dict, List, Mapping, Optional
 
@@ -38,7 +39,7 @@ from metadata import connection
 from metadata import record as mlmd_record
 from metadata import type_names
 from metadata import values
-from rollout.config import AWAITING_SIGNOFF, PROMOTED
+from rollout.config import AWAITING_SIGNOFF, PROMOTED, RolloutError
 
 EXECUTION_TYPE = 'SignOff'
 ROLLOUT_EXECUTION_TYPE = 'CommandLineRollout'
@@ -182,10 +183,17 @@ def record_settled(target: str) -> List[Dict[str, int]]:
     path = values.property_value(artifact, SETTLED_PROPERTY)
     if not path:
       continue
-    decision = signoff_decision.read_decision(path)
-    found = mlmd_record.artifacts_with_uri(store, ARTIFACT_TYPE, decision.decision_dir)
-    if found and not values.property_value(found[-1], 'signoff_verdict'):
-      done.append(record(target, decision))
+    # The decision file is <decision dir>/signoff/signoff.json: an expiry already
+    # recorded is skipped without reading it, and one unreadable file does not
+    # keep every later expiry unrecorded.
+    paused_dir = os.path.dirname(os.path.dirname(path))
+    found = mlmd_record.artifacts_with_uri(store, ARTIFACT_TYPE, paused_dir)
+    if not found or values.property_value(found[-1], 'signoff_verdict'):
+      continue
+    try:
+      done.append(record(target, signoff_decision.read_decision(path)))
+    except (RolloutError, LookupError, OSError) as e:  # SignoffError is a RolloutError
+      logging.warning('the settled sign-off %s is not recorded: %s', path, e)
   return done
 
 

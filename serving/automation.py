@@ -50,7 +50,12 @@ RULE_FULL = 'full'
 # no band was ever checked for it (the admin call refuses partial for the
 # versions serving when it is made; this covers a canary labelled later).
 RULE_NO_BAND = 'no_band'
-RULES = (RULE_SHADOW, RULE_ASSIST, RULE_CONFIDENT, RULE_BELOW_BAND, RULE_FULL, RULE_NO_BAND)
+# The model answered NaN or infinity: no confidence to compare with any band,
+# so a person decides at every level but full (where nobody is asked; the
+# server's invalid-output metric and alert cover it).
+RULE_INVALID_OUTPUT = 'invalid_output'
+RULES = (RULE_SHADOW, RULE_ASSIST, RULE_CONFIDENT, RULE_BELOW_BAND, RULE_FULL, RULE_NO_BAND,
+         RULE_INVALID_OUTPUT)
 FULL = 'full'
 POLICY_FILE = 'automation_policy.json'
 
@@ -64,7 +69,7 @@ class Decision:
   outcome: str  # DECIDED | DEFERRED
   rule: str
   reason: str
-  class_id: int  # the model's answer, whoever decides
+  class_id: int  # the model's answer, whoever decides (-1: a non-finite output)
   confidence: float  # its largest class probability
 
   @property
@@ -130,8 +135,16 @@ def decide(probabilities: Sequence[float], band: Optional[float], level: str) ->
   """The decision for one instance, given the model's class probabilities."""
   check_band(band, level)
   values = [float(p) for p in probabilities]
-  if not values or not all(math.isfinite(p) for p in values):
-    raise ValueError(f'expected finite class probabilities, got {list(probabilities)!r}')
+  if not values:
+    raise ValueError('expected class probabilities, got none')
+  if not all(math.isfinite(p) for p in values):
+    # A model bug is not a client's mistake: the answer still goes out (as TF
+    # Serving's would), and no band can vouch for it.
+    if level == 'full':
+      return Decision(DECIDED, RULE_FULL, 'full automation', -1, math.nan)
+    return Decision(DEFERRED, RULE_INVALID_OUTPUT,
+                    'the model answered non-finite probabilities: a person decides', -1,
+                    math.nan)
   confidence = max(values)
   class_id = values.index(confidence)
   if level == 'shadow':

@@ -51,8 +51,16 @@ def test_without_a_policy_the_non_partial_levels_still_work():
   assert not automation.decide([0.2, 0.8], None, 'shadow').decided
 
 
-def test_probabilities_that_are_not_numbers_are_refused():
-  with pytest.raises(ValueError, match='finite class probabilities'):
-    automation.decide([float('nan'), 0.5], 0.5, 'partial')
-  with pytest.raises(ValueError, match='finite class probabilities'):
+def test_a_non_finite_answer_goes_to_a_person_and_never_raises():
+  # A model bug must not turn requests into 500s: at full the answer goes out as
+  # TF Serving's would; at every other level a person decides.
+  for level in ('partial', 'assist', 'shadow'):
+    d = automation.decide([float('nan'), 0.5], 0.5, level)
+    assert (d.outcome, d.rule) == (automation.DEFERRED, automation.RULE_INVALID_OUTPUT)
+  assert automation.decide([float('inf'), 0.5], None, 'full').decided
+  policy = automation.VersionPolicy(0.6, 0.2, 0.1, 0.3)
+  decisions = automation.decide_batch([[0.9, 0.1], [float('nan'), 0.5]], policy, 'partial')
+  assert [d.rule for d in decisions] == [automation.RULE_CONFIDENT,
+                                         automation.RULE_INVALID_OUTPUT]
+  with pytest.raises(ValueError, match='class probabilities'):
     automation.decide([], 0.5, 'partial')

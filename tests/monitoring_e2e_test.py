@@ -281,8 +281,25 @@ def test_every_dashboard_query_returns_series(stack):
   assert stack.predict([bad]) == 400
   time.sleep(3)  # two scrapes, so rates have two samples
   from monitoring import dashboard  # pylint: disable=g-import-not-at-top
-  empty = [e for e in dashboard.expressions(stack.dashboard) if not stack.query(e)]
+  # The live-quality row plots what cli.labels exports once delayed labels
+  # arrive (a textfile for node_exporter); this stack serves traffic only.
+  board = dict(stack.dashboard, panels=_without_row(stack.dashboard['panels'],
+                                                     dashboard.LIVE_QUALITY_ROW))
+  expressions = dashboard.expressions(board)
+  assert expressions and len(expressions) < len(dashboard.expressions(stack.dashboard))
+  empty = [e for e in expressions if not stack.query(e)]
   assert not empty, empty
+
+
+def _without_row(panels, title):
+  """The dashboard's panels without the row titled `title` and its panels."""
+  kept, skipping = [], False
+  for p in panels:
+    if p['type'] == 'row':
+      skipping = p['title'] == title
+    if not skipping:
+      kept.append(p)
+  return kept
 
 
 def test_stopping_the_model_server_fires_the_down_alert(stack):

@@ -21,6 +21,8 @@ Encoding writes the bytes protobuf's deterministic serialization writes
 fingerprints; csv_columnar_test.py compares them with csv_examples.py's.
 """
 
+import csv
+import re
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -40,11 +42,29 @@ _BLOCK_BYTES = 16 << 20
 Ragged = Tuple[np.ndarray, np.ndarray]  # (uint8 data, int64 offsets of n + 1)
 
 
+def _lines_as_the_row_reader_reads_them(raw: bytes) -> bool:
+  """False where Python's csv module and pyarrow split or refuse differently.
+
+  A lone CR ends a line for pyarrow, not for the row reader (the file is read
+  without newline translation); Python's csv refuses a NUL byte and any field
+  longer than csv.field_size_limit(). A line over that limit falls back too:
+  checking the line is cheap, and its longest field is never longer.
+  """
+  if b'\x00' in raw or re.search(rb'\r(?!\n)', raw):
+    return False
+  if len(raw) <= csv.field_size_limit():
+    return True
+  ends = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == ord('\n'))
+  starts = np.concatenate(([-1], ends))
+  longest = int(np.max(np.diff(np.concatenate((starts, [len(raw)])))))
+  return longest <= csv.field_size_limit()
+
+
 def _read(path: str, header: Sequence[str], streaming: bool):
   """pyarrow's reader of the data rows as strings, or None (a quote in the file)."""
   with fileio.open(path, 'rb') as f:
     raw = f.read()
-  if b'"' in raw:
+  if b'"' in raw or not _lines_as_the_row_reader_reads_them(raw):
     return None
   buffer = pa.BufferReader(pa.py_buffer(raw))
   read_options = pa_csv.ReadOptions(column_names=list(header), skip_rows=1,

@@ -97,3 +97,19 @@ def test_a_problem_gets_the_row_readers_message(spec, tmp_path, row, message):
     csv_checks.check_files([path], spec)
   [problem] = raised.value.problems
   assert problem.line == 10 and message in problem.message
+
+
+@pytest.mark.parametrize('text', [
+    HEADER + VARIED.replace('\n', '\r'),                       # CR-only line ends
+    HEADER + VARIED + 'r9,1,ro\x00me,1,f,good\n',              # a NUL byte
+    HEADER + VARIED + f'r9,1,{"x" * 140_000},1,f,good\n',      # over csv's field limit
+])
+def test_files_the_two_readers_split_or_refuse_differently_go_to_the_row_reader(
+    spec, tmp_path, text):
+  """Review finding: pyarrow read these where the row reader refuses or splits otherwise."""
+  path = _write(tmp_path, text)
+  types = {c.name: c.type for c in spec.columns}
+  header = HEADER.strip().split(',')
+  assert csv_columnar.check_rows(path, header, types, 'outcome', spec.classes) is None
+  with pytest.raises(csv_checks.InputDataError):  # the row reader names what is wrong
+    csv_checks.check_files([path], spec)
