@@ -54,7 +54,23 @@ class MonthResult:
   slice_gap: Optional[float] = None
   gap_before: Optional[float] = None
   expect_gap_narrows: bool = False
+  live_before: Optional[float] = None   # last month's live accuracy of what served
+  expect_live_improves: bool = False
   seconds: float = 0.0
+
+  @property
+  def live_accuracy(self) -> Optional[float]:
+    """Live accuracy of the version that served most of the labelled traffic."""
+    served = [f for f in self.live.values() if f.get('accuracy') is not None]
+    if not served:
+      return None
+    return float(max(served, key=lambda f: f.get('labelled') or 0)['accuracy'])
+
+  @property
+  def live_improved(self) -> Optional[bool]:
+    if self.live_accuracy is None or self.live_before is None:
+      return None
+    return self.live_accuracy > self.live_before
 
   @property
   def gap_narrowed(self) -> Optional[bool]:
@@ -69,6 +85,8 @@ class MonthResult:
       ok = ok and self.alarm == self.expected_alarm
     if self.expect_gap_narrows:
       ok = ok and bool(self.gap_narrowed)
+    if self.expect_live_improves:
+      ok = ok and bool(self.live_improved)
     return ok
 
   def did(self) -> str:
@@ -83,6 +101,8 @@ class MonthResult:
     parts = []
     if self.expected_alarm is not None:
       parts.append('alarm' if self.expected_alarm == plan_lib.ALARM else 'no alarm')
+    if self.expect_live_improves:
+      parts.append('live accuracy above last month\'s')
     if self.expect_gap_narrows:
       parts.append('the slice\'s gap to human level narrows')
     parts.append(self.expected)
@@ -91,7 +111,8 @@ class MonthResult:
   def to_json(self) -> dict:
     d = dataclasses.asdict(self)
     d.update(did=self.did(), should=self.should(), agrees=self.agrees,
-             gap_narrowed=self.gap_narrowed)
+             gap_narrowed=self.gap_narrowed, live_accuracy=self.live_accuracy,
+             live_improved=self.live_improved)
     return d
 
 
@@ -182,7 +203,7 @@ class Simulation:
           continue
         started = time.time()
         self.say(f'\n=== Month {month.number}: {month.story}')
-        result = self._month(month)
+        result = self._month(month, results[-1] if results else None)
         result.seconds = time.time() - started
         results.append(result)
         self._save(results)
@@ -192,23 +213,32 @@ class Simulation:
       self.server.stop()
     return results
 
-  def _month(self, month: plan_lib.Month) -> MonthResult:
+  def _month(self, month: plan_lib.Month, previous: Optional[MonthResult]) -> MonthResult:
     k = month.number
     result = MonthResult(k, month.story, month.expected, expected_alarm=month.expected_alarm,
-                         expect_gap_narrows=month.expect_gap_narrows)
+                         expect_gap_narrows=month.expect_gap_narrows,
+                         expect_live_improves=month.expect_live_improves,
+                         live_before=previous.live_accuracy if previous else None)
     labels_file = None
     if k >= 2:
       labels_file = self.world.labels_file(k, self.descriptions['normal'])
       self._live_quality(k, labels_file, result)
+      if result.live_before is not None and result.live_accuracy is not None:
+        result.notes.append(f'live accuracy {result.live_before:.3f} last month -> '
+                            f'{result.live_accuracy:.3f}')
     if result.alarm == plan_lib.ALARM and month.harvest_on_alarm:
       self._harvest(k, labels_file, result)
       description_path = self.descriptions['after_alarm']
     else:
       self.world.labelled_span(k)
       description_path = self.descriptions[month.training]
+      if month.collect_slice and self.collected:
+        description_path = self.descriptions['collected']
+        result.notes.append(f'{self.collected[0]}={self.collected[1]} collected on purpose: '
+                            f'the drift it brings warns')
       if month.training == 'degraded':
-        result.notes.append('trained with a broken configuration (inverse-frequency class '
-                            'weights, 1 epoch at learning rate 0.02) behind a lax gate')
+        result.notes.append(f'trained with a broken configuration '
+                            f'({world_lib.DEGRADED_CONFIGURATION}) behind a lax gate')
     self._pipeline(k, description_path, result)
     self._error_analysis(k, result)
     self._serve_next(k, result)
@@ -304,15 +334,20 @@ class Simulation:
     period = k + 1
     upcoming = [m for m in self.s.months if m.number == period]
     if upcoming and upcoming[0].collect_slice:
-      top = world_lib.top_slice(self.hlp_by_month.get(k))
+      # The latest error analysis: a month the gate blocked has none of its own.
+      analysed = [m for m in self.hlp_by_month if m <= k]
+      report = self.hlp_by_month[max(analysed)] if analysed else None
+      top = world_lib.top_slice(report)
       column, value = (top.get('slice_column'), str(top.get('slice_value'))) if top else (None,
                                                                                          None)
-      if column == world_lib.COLLECTABLE:
+      if top is None:
+        self.say(f'  no error analysis up to month {k}: no slice to collect more of')
+      elif column == world_lib.COLLECTABLE:
         self.world.slice_share[period] = (value, world_lib.COLLECTED_SHARE)
-        self.collected = (column, value, world_lib.slice_gap(self.hlp_by_month[k], column,
-                                                             value))
+        self.collected = (column, value, world_lib.slice_gap(report, column, value))
         self.say(f'  collecting more applications of {column}={value} in period {period} '
-                 f'(share {world_lib.COLLECTED_SHARE:.0%})')
+                 f'(share {world_lib.COLLECTED_SHARE:.0%}; the error analysis of month '
+                 f'{max(analysed)} names it, gap to human level {_f(self.collected[2])})')
       else:
         self.say(f'  the error analysis names {column}={value}: the world can only collect '
                  f'more of one {world_lib.COLLECTABLE}')
