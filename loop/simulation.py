@@ -401,6 +401,9 @@ def _decision(summary: run_summary.RunSummary, outcome: outcome_lib.SpanOutcome,
   if kind == 'promoted':
     return (plan_lib.PROMOTED_SHADOW if mode == 'shadow' else plan_lib.PROMOTED), lineage
   if kind == 'rolled_back':
+    reason = values.property_value(decision, 'reason')
+    if reason:
+      lineage.append(f'rollback reason: {str(reason)[:300]}')
     return (plan_lib.ROLLED_BACK if step == 1 else
             f'{plan_lib.ROLLED_BACK_LATER} (step {step})'), lineage
   return f'rollout {kind}', lineage

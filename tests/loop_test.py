@@ -53,12 +53,21 @@ def test_each_decision_is_the_planned_one_with_its_lineage(loop_run):
   assert _month(report, 2)['decision'] == plan.PROMOTED
   assert _month(report, 3)['decision'] == plan.BLOCKED
   assert any('DataValidationGate execution' in i for i in _month(report, 3)['lineage'])
-  assert _month(report, 4)['decision'] == plan.ROLLED_BACK
+  degraded = _month(report, 4)
+  assert degraded['decision'] == plan.ROLLED_BACK
+  [reason] = [i for i in degraded['lineage'] if i.startswith('rollback reason:')]
+  assert 'rollout error' not in reason, reason  # a guardrail's breach, not a failure
   concept = _month(report, 5)
   assert concept['alarm'] == plan.ALARM and concept['decision'] == plan.PROMOTED
   assert any(i.startswith('HarvestedSpan artifact') for i in concept['lineage'])
   assert any(i.startswith('LiveQuality artifact') for i in concept['lineage'])
-  assert _month(report, 6)['alarm'] == plan.QUIET  # quality restored
+  assert any(i.startswith('LiveQuality artifact') for i in concept['lineage'])
+  restored = _month(report, 6)
+  assert restored['alarm'] == plan.QUIET
+  # The model trained on the harvested span serves period 6 better than the
+  # old one served period 5: quality restored, measured on delayed labels.
+  assert restored['live_improved'] is True, (concept['live'], restored['live'])
+  assert restored['live_accuracy'] > concept['live_accuracy']
   assert _month(report, 7)['gap_narrowed'] is True, _month(report, 7)
   for month in report['months']:
     assert any(i.startswith(('RolloutDecision artifact', 'DataValidationGate execution'))
