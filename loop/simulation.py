@@ -241,7 +241,10 @@ class Simulation:
       return
     with open(path) as f:
       report = json.load(f)
-    self.hlp_by_month[k] = report
+    if result.decision in (plan_lib.PROMOTED, plan_lib.PROMOTED_SHADOW):
+      # Only the analysis of a model that now serves says what to work on: a
+      # rolled-back candidate's gaps (month 4's broken one) are not the system's.
+      self.hlp_by_month[k] = report
     result.lineage.append(f'HumanLevelPerformance artifact {hlp.id}')
     top = world_lib.top_slice(report)
     if top:
