@@ -68,6 +68,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('--schedule', help='drift any spans instead of the last: '
                       'SPAN=SCENARIO or FIRST-LAST=SCENARIO, comma-separated, e.g. '
                       '3=data_drift,5-7=concept_drift (unnamed spans are clean)')
+  parser.add_argument('--concept-strength', type=float, default=1.0,
+                      help='concept drift\'s weight multipliers raised to this power '
+                           '(default 1; 2 makes the same drift twice as far)')
   parser.add_argument('--age-band-share', help='collect more of one age band in some spans: '
                       'SPAN=BAND:SHARE or FIRST-LAST=BAND:SHARE, e.g. 7=18-24:0.45')
   parser.add_argument('--overwrite', action='store_true',
@@ -87,7 +90,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                        scenario=args.scenario, seed=args.seed,
                        labeler_fraction=args.labeler_fraction,
                        overwrite=args.overwrite, verbose=not args.quiet,
-                       schedule=schedule, age_band_share=shares or None)
+                       schedule=schedule, age_band_share=shares or None,
+                       concept_strength=args.concept_strength)
   except (FileExistsError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2

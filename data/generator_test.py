@@ -588,3 +588,20 @@ def test_a_schedule_drifts_any_spans_and_a_slice_can_be_collected(tmp_path):
                                verbose=False, schedule={})
   with open(shorter['spans'][0]['data_csv']) as a, open(summary['spans'][0]['data_csv']) as b:
     assert a.read() == b.read()
+
+
+def test_concept_strength_moves_the_risk_weights_further_and_nothing_else():
+  base = process.BASE_PARAMS['risk']['weights']
+  multipliers = process.DRIFT['concept_drift']['risk_weight_multipliers']
+  default = process.span_process(process.BASE_PARAMS, 'concept_drift', 2, 2)
+  twice = process.span_process(process.BASE_PARAMS, 'concept_drift', 2, 2, concept_strength=2)
+  for name, weight in base.items():
+    m = multipliers.get(name, 1.0)
+    assert default['risk']['weights'][name] == pytest.approx(weight * m)
+    assert twice['risk']['weights'][name] == pytest.approx(weight * m * m)
+  assert {k: v for k, v in twice.items() if k != 'risk'} == {
+      k: v for k, v in default.items() if k != 'risk'}
+  clean = process.span_process(process.BASE_PARAMS, 'clean', 1, 2, concept_strength=2)
+  assert clean['risk']['weights'] == base  # only concept drift has a strength
+  with pytest.raises(ValueError, match='concept_strength'):
+    process.span_process(process.BASE_PARAMS, 'concept_drift', 2, 2, concept_strength=0)

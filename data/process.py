@@ -242,8 +242,8 @@ def scenario_of(scenario: str, span: int, spans: int,
 
 def span_process(params: Dict[str, Any], scenario: str, span: int,
                  spans: int, schedule: Optional[Dict[int, str]] = None,
-                 age_band_share: Optional[Dict[int, Tuple[str, float]]] = None
-                 ) -> Dict[str, Any]:
+                 age_band_share: Optional[Dict[int, Tuple[str, float]]] = None,
+                 concept_strength: float = 1.0) -> Dict[str, Any]:
   """The parameters in force for one span.
 
   Without a schedule, drift applies to the last span only. `schedule`
@@ -252,6 +252,8 @@ def span_process(params: Dict[str, Any], scenario: str, span: int,
   applications of one age band in that span: it gets this probability, the
   other bands keep their proportions. Neither changes how an outcome
   follows from the features, so a boosted slice is more data, not new truth.
+  `concept_strength` raises concept drift's weight multipliers to that power
+  (1: as DRIFT says; 2: debt-to-income x4, credit score x0.25).
   """
   p = copy.deepcopy(params)
   if span in (age_band_share or {}):
@@ -271,6 +273,8 @@ def span_process(params: Dict[str, Any], scenario: str, span: int,
     p['income']['median'] *= drift['annual_income_median_multiplier']
     p['channel'] = dict(drift['channel'])
   elif active == 'concept_drift':
+    if concept_strength <= 0:
+      raise ValueError(f'concept_strength must be positive, got {concept_strength}')
     for k, m in drift['risk_weight_multipliers'].items():
-      p['risk']['weights'][k] *= m
+      p['risk']['weights'][k] *= m ** concept_strength
   return p

@@ -9,6 +9,7 @@
   traffic     a month's requests to that server, keyed by application id
   alarm       the live-quality alert rules (monitoring.rules) evaluated by
               promtool on the figures cli.labels exported
+  month_result what a month did, what it should have done, whether they agree
   simulation  one month after another: labels, alarm, harvest, pipeline,
               traffic; each decision with its ML Metadata lineage id
   table       the closing table, as text, JSON and an HTML page

@@ -29,6 +29,7 @@ from loop import alarm as alarm_lib
 from loop import plan as plan_lib
 from loop import traffic
 from loop import world as world_lib
+from loop.month_result import MonthResult
 from loop.server import ServerProcess
 from metadata import artifacts
 from metadata import connection
@@ -38,61 +39,6 @@ from pipeline import configs
 from span_runs import outcome as outcome_lib
 
 GATE = 'DataValidationGate'
-
-
-@dataclasses.dataclass
-class MonthResult:
-  month: int
-  story: str
-  expected: str
-  decision: str = ''
-  alarm: Optional[str] = None          # quiet | alarm | None (no labels this month)
-  expected_alarm: Optional[str] = None
-  notes: List[str] = dataclasses.field(default_factory=list)
-  lineage: List[str] = dataclasses.field(default_factory=list)
-  live: Dict[str, dict] = dataclasses.field(default_factory=dict)   # version -> figures
-  slice_gap: Optional[float] = None
-  gap_before: Optional[float] = None
-  expect_gap_narrows: bool = False
-  seconds: float = 0.0
-
-  @property
-  def gap_narrowed(self) -> Optional[bool]:
-    if self.slice_gap is None or self.gap_before is None:
-      return None
-    return self.slice_gap < self.gap_before
-
-  @property
-  def agrees(self) -> bool:
-    ok = self.decision == self.expected
-    if self.expected_alarm is not None:
-      ok = ok and self.alarm == self.expected_alarm
-    if self.expect_gap_narrows:
-      ok = ok and bool(self.gap_narrowed)
-    return ok
-
-  def did(self) -> str:
-    parts = []
-    if self.alarm is not None:
-      parts.append(f'live quality: {self.alarm.upper() if self.alarm == "alarm" else "quiet"}')
-    parts += self.notes
-    parts.append(self.decision)
-    return '; '.join(p for p in parts if p)
-
-  def should(self) -> str:
-    parts = []
-    if self.expected_alarm is not None:
-      parts.append('alarm' if self.expected_alarm == plan_lib.ALARM else 'no alarm')
-    if self.expect_gap_narrows:
-      parts.append('the slice\'s gap to human level narrows')
-    parts.append(self.expected)
-    return '; '.join(parts)
-
-  def to_json(self) -> dict:
-    d = dataclasses.asdict(self)
-    d.update(did=self.did(), should=self.should(), agrees=self.agrees,
-             gap_narrowed=self.gap_narrowed)
-    return d
 
 
 @dataclasses.dataclass
@@ -182,7 +128,7 @@ class Simulation:
           continue
         started = time.time()
         self.say(f'\n=== Month {month.number}: {month.story}')
-        result = self._month(month)
+        result = self._month(month, results[-1] if results else None)
         result.seconds = time.time() - started
         results.append(result)
         self._save(results)
@@ -192,23 +138,32 @@ class Simulation:
       self.server.stop()
     return results
 
-  def _month(self, month: plan_lib.Month) -> MonthResult:
+  def _month(self, month: plan_lib.Month, previous: Optional[MonthResult]) -> MonthResult:
     k = month.number
     result = MonthResult(k, month.story, month.expected, expected_alarm=month.expected_alarm,
-                         expect_gap_narrows=month.expect_gap_narrows)
+                         expect_gap_narrows=month.expect_gap_narrows,
+                         expect_live_improves=month.expect_live_improves,
+                         live_before=previous.live_accuracy if previous else None)
     labels_file = None
     if k >= 2:
       labels_file = self.world.labels_file(k, self.descriptions['normal'])
       self._live_quality(k, labels_file, result)
+      if result.live_before is not None and result.live_accuracy is not None:
+        result.notes.append(f'live accuracy {result.live_before:.3f} last month -> '
+                            f'{result.live_accuracy:.3f}')
     if result.alarm == plan_lib.ALARM and month.harvest_on_alarm:
       self._harvest(k, labels_file, result)
       description_path = self.descriptions['after_alarm']
     else:
       self.world.labelled_span(k)
       description_path = self.descriptions[month.training]
+      if month.collect_slice and self.collected:
+        description_path = self.descriptions['collected']
+        result.notes.append(f'{self.collected[0]}={self.collected[1]} collected on purpose: '
+                            f'the drift it brings warns')
       if month.training == 'degraded':
-        result.notes.append('trained with a broken configuration (inverse-frequency class '
-                            'weights, 1 epoch at learning rate 0.02) behind a lax gate')
+        result.notes.append(f'trained with a broken configuration '
+                            f'({world_lib.DEGRADED_CONFIGURATION}) behind a lax gate')
     self._pipeline(k, description_path, result)
     self._error_analysis(k, result)
     self._serve_next(k, result)
@@ -286,7 +241,10 @@ class Simulation:
       return
     with open(path) as f:
       report = json.load(f)
-    self.hlp_by_month[k] = report
+    if result.decision in (plan_lib.PROMOTED, plan_lib.PROMOTED_SHADOW):
+      # Only the analysis of a model that now serves says what to work on: a
+      # rolled-back candidate's gaps (month 4's broken one) are not the system's.
+      self.hlp_by_month[k] = report
     result.lineage.append(f'HumanLevelPerformance artifact {hlp.id}')
     top = world_lib.top_slice(report)
     if top:
@@ -304,15 +262,20 @@ class Simulation:
     period = k + 1
     upcoming = [m for m in self.s.months if m.number == period]
     if upcoming and upcoming[0].collect_slice:
-      top = world_lib.top_slice(self.hlp_by_month.get(k))
+      # The latest error analysis: a month the gate blocked has none of its own.
+      analysed = [m for m in self.hlp_by_month if m <= k]
+      report = self.hlp_by_month[max(analysed)] if analysed else None
+      top = world_lib.top_slice(report)
       column, value = (top.get('slice_column'), str(top.get('slice_value'))) if top else (None,
                                                                                          None)
-      if column == world_lib.COLLECTABLE:
+      if top is None:
+        self.say(f'  no error analysis up to month {k}: no slice to collect more of')
+      elif column == world_lib.COLLECTABLE:
         self.world.slice_share[period] = (value, world_lib.COLLECTED_SHARE)
-        self.collected = (column, value, world_lib.slice_gap(self.hlp_by_month[k], column,
-                                                             value))
+        self.collected = (column, value, world_lib.slice_gap(report, column, value))
         self.say(f'  collecting more applications of {column}={value} in period {period} '
-                 f'(share {world_lib.COLLECTED_SHARE:.0%})')
+                 f'(share {world_lib.COLLECTED_SHARE:.0%}; the error analysis of month '
+                 f'{max(analysed)} names it, gap to human level {_f(self.collected[2])})')
       else:
         self.say(f'  the error analysis names {column}={value}: the world can only collect '
                  f'more of one {world_lib.COLLECTABLE}')
@@ -366,6 +329,9 @@ def _decision(summary: run_summary.RunSummary, outcome: outcome_lib.SpanOutcome,
   if kind == 'promoted':
     return (plan_lib.PROMOTED_SHADOW if mode == 'shadow' else plan_lib.PROMOTED), lineage
   if kind == 'rolled_back':
+    reason = values.property_value(decision, 'reason')
+    if reason:
+      lineage.append(f'rollback reason: {str(reason)[:300]}')
     return (plan_lib.ROLLED_BACK if step == 1 else
             f'{plan_lib.ROLLED_BACK_LATER} (step {step})'), lineage
   return f'rollout {kind}', lineage

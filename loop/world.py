@@ -26,6 +26,16 @@ from pipeline import configs
 
 COLLECTABLE = 'age_band'   # the slice column the generator can collect more of
 COLLECTED_SHARE = 0.45     # a band's share of applications once collected on purpose
+# Concept drift twice as far as the generator's default (debt-to-income's
+# weight x4, credit score's x0.25): at the default, a model of the clean
+# world lost 0.005 of live accuracy (0.774 -> 0.769 on 3000 labels), too
+# little for any alarm to be right about; at 2 a clean model drops from 0.80
+# to 0.71 and one trained on the drifted world scores 0.80 again.
+CONCEPT_STRENGTH = 2.0
+# The broken configuration's batch: larger than any span, so an epoch is one step.
+DEGRADED_BATCH_SIZE = 1_000_000
+DEGRADED_CONFIGURATION = ('one gradient step: batch size 1,000,000 (the whole span), '
+                          '1 epoch')
 
 
 def _run(args: List[str], log_path: str, timeout: float = 1800) -> subprocess.CompletedProcess:
@@ -65,7 +75,8 @@ class World:
                       in sorted(self.slice_share.items()) if p <= period)
     args = ['-m', 'data.generator', '--out', out, '--spans', str(period), '--rows',
             str(self.rows), '--seed', str(self.seed), '--quiet', '--overwrite',
-            '--schedule', sched or f'{period}=clean']
+            '--schedule', sched or f'{period}=clean',
+            '--concept-strength', str(CONCEPT_STRENGTH)]
     if shares:
       args += ['--age-band-share', shares]
     done = _run(args, self.log_path, timeout=600)
@@ -130,8 +141,9 @@ def _write_csv(path: str, fields, rows) -> None:
 
 def write_descriptions(out_dir: str, epochs: int, small: bool) -> Dict[str, str]:
   """The loop's descriptions: normal, degraded (a broken training configuration
-  behind a lax gate) and after_alarm (label drift warns: the alarm confirmed
-  the concept changed, so the harvest's new label relationship is the point)."""
+  behind a lax gate), after_alarm (label drift warns: the alarm confirmed the
+  concept changed, so the harvest's new label relationship is the point) and
+  collected (drift warns: a span where one slice was collected on purpose)."""
   with open(configs.DEFAULT_DESCRIPTION) as f:
     raw = yaml.safe_load(f)
   raw['training'].update(epochs=epochs)
@@ -145,17 +157,30 @@ def write_descriptions(out_dir: str, epochs: int, small: bool) -> Dict[str, str]
                              fairness_thresholds=[0.5])
   variants = {'normal': raw}
   degraded = copy.deepcopy(raw)
-  # Broken, yet it fits a tiny subset (the Trainer's sanity check) and clears a
-  # lax gate: every rare-class example weighs ~40 ordinary ones, so the model
-  # calls many good loans a default.
-  degraded['label']['class_weighting'] = 'inverse_frequency'
-  degraded['training'].update(epochs=1, learning_rate=0.02)
+  # Broken, yet it passes the Trainer's sanity check and a lax gate: a batch
+  # as large as the span and one epoch, so the model takes a single gradient
+  # step and serves what is nearly its random initialisation (on span 4 of
+  # the small run: accuracy 0.31 on the eval split, 44% of cases called a
+  # default against 2% of the labels). The sanity check fits its own 128-example batch
+  # for up to 600 steps, so it still passes, as it would for this mistake.
+  degraded['training'].update(epochs=1, batch_size=DEGRADED_BATCH_SIZE)
   degraded['evaluation'].update(min_accuracy=0.05, min_rare_class_recall=0.0,
                                 max_accuracy_drop=1.0)
   variants['degraded'] = degraded
   after_alarm = copy.deepcopy(raw)
+  # The alarm confirmed the outcome's relation to the inputs changed, so the
+  # harvest's new class rates and label relationship are what it must learn;
+  # the inputs still have to pass the gate.
   after_alarm['validation']['label_drift']['action'] = 'warn'
+  after_alarm['columns'][after_alarm['label']['column']]['drift'] = 'warn'
   variants['after_alarm'] = after_alarm
+  collected = copy.deepcopy(raw)
+  # More of one age band on purpose: the inputs that go with age (employment
+  # years and type, a thin credit file) and the class rates move because the
+  # mix was changed deliberately; the gate reports the moves as warnings.
+  collected['validation']['drift_default'] = 'warn'
+  collected['validation']['label_drift']['action'] = 'warn'
+  variants['collected'] = collected
   paths = {}
   os.makedirs(out_dir, exist_ok=True)
   for name, content in variants.items():

@@ -42,11 +42,16 @@ def labels_of(routing: Mapping[str, Any]) -> Dict[str, int]:
   return {k: int(v) for k, v in routing['routing']['labels'].items()}
 
 
+# Seconds an admin call (load, route, promote) may take to answer.
+DEFAULT_ADMIN_TIMEOUT = 600.0
+
+
 class ServerClient:
   """One keep-alive connection per thread to one server, for one model."""
 
   def __init__(self, url: str, model: str, timeout: float = 30.0,
-               admin_token: Optional[str] = None, allow_non_loopback: bool = False):
+               admin_token: Optional[str] = None, allow_non_loopback: bool = False,
+               admin_timeout: float = DEFAULT_ADMIN_TIMEOUT):
     parts = urllib.parse.urlsplit(url)
     if parts.scheme != 'http' or not parts.hostname or not parts.port:
       raise RolloutError(f'server URL must look like http://127.0.0.1:8501, got {url!r}')
@@ -58,6 +63,12 @@ class ServerClient:
     self.host, self.port = parts.hostname, parts.port
     self.model = model
     self.timeout = timeout
+    # Admin calls wait for the server to load a SavedModel (TF graph import,
+    # warm-up): seconds on an idle machine, minutes on a loaded one. A slow
+    # load is not a failure of the server; a prediction that slow is, so only
+    # admin calls wait this long (a refused or dropped connection still fails
+    # at once).
+    self.admin_timeout = admin_timeout
     self.admin_token = admin_token
     self._local = threading.local()
 
@@ -82,8 +93,12 @@ class ServerClient:
     if self.admin_token and path.startswith('/v1/admin/'):
       hdrs['Authorization'] = f'Bearer {self.admin_token}'
     hdrs.update(headers or {})
+    timeout = self.admin_timeout if path.startswith('/v1/admin/') else self.timeout
     for attempt in (0, 1):
       conn = self._conn()
+      conn.timeout = timeout  # a new connection's socket
+      if conn.sock is not None:
+        conn.sock.settimeout(timeout)  # a kept-alive one's
       try:
         conn.request(method, path, body=data, headers=hdrs)
         resp = conn.getresponse()

@@ -60,7 +60,8 @@ class RolloutConfig:
   max_requests_per_step: int = 5000
   max_seconds_per_step: float = 300.0
   concurrency: int = 4
-  request_timeout: float = 30.0
+  request_timeout: float = 30.0  # one prediction; slower counts as a failure
+  admin_timeout: float = 600.0  # an admin call, e.g. loading the candidate on the server
   max_unattributed_errors: float = 0.05  # share of a step's requests with no version
   lease_seconds: float = DEFAULT_LEASE_SECONDS
   seed: int = 0

@@ -149,6 +149,7 @@ class Rollout:
     else:
       url = self.server_url
     self.client = ServerClient(url, self.model, timeout=self.config.request_timeout,
+                               admin_timeout=self.config.admin_timeout,
                                admin_token=self.admin_token,
                                allow_non_loopback=self.allow_non_loopback)
 
