@@ -360,3 +360,11 @@ def write_json(path: Optional[str], payload: Dict) -> None:
   with open(path, 'w') as f:
     json.dump(as_jsonable(payload), f, indent=2, default=str)
   print(f'results written to {path}')
+
+
+def load_json(path: Optional[str]) -> Optional[Dict]:
+  """A results file given on the command line, or None when none was given."""
+  if not path:
+    return None
+  with open(path) as f:
+    return json.load(f)

@@ -102,13 +102,6 @@ def _run(name: str, command: List[str], work: str) -> Optional[Dict]:
     return json.load(f)
 
 
-def _load(path: Optional[str]) -> Optional[Dict]:
-  if not path:
-    return None
-  with open(path) as f:
-    return json.load(f)
-
-
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__.split('\n')[0],
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -134,7 +127,7 @@ def main(argv=None) -> int:
                             [py, os.path.join(bench, 'side_by_side.py')])}
   found = {}
   for name, (path, command) in parts.items():
-    found[name] = _load(path)
+    found[name] = common.load_json(path)
     if found[name] is None and name not in args.skip:
       found[name] = _run(name, command, work)
 

@@ -44,13 +44,6 @@ def _run_part(name: str, command: List[str], work: str) -> Optional[Dict]:
     return json.load(f)
 
 
-def _load(path: Optional[str]) -> Optional[Dict]:
-  if not path:
-    return None
-  with open(path) as f:
-    return json.load(f)
-
-
 def pushed_model(side_by_side: Optional[Dict]) -> Optional[str]:
   """Ours' serving root from the side-by-side run (kept work dir)."""
   if not side_by_side:
@@ -146,20 +139,20 @@ def main(argv=None) -> int:
   py = common.PYTHON
   bench = os.path.join(ROOT, 'benchmarks')
 
-  sbs = _load(args.side_by_side_json)
+  sbs = common.load_json(args.side_by_side_json)
   if sbs is None and 'side_by_side' not in args.skip:
     sbs = _run_part('side_by_side', [
         py, os.path.join(bench, 'side_by_side.py'), '--rounds', str(args.rounds),
         '--reference-mode', args.reference_mode, '--work-dir',
         os.path.join(work, 'side_by_side')], work)
-  cached = _load(args.cached_json)
+  cached = common.load_json(args.cached_json)
   if cached is None and 'cached' not in args.skip:
     cached = _run_part('cached_rerun', [py, os.path.join(bench, 'cached_rerun.py')], work)
-  scaling = _load(args.scaling_json)
+  scaling = common.load_json(args.scaling_json)
   if scaling is None and 'scaling' not in args.skip:
     scaling = _run_part('scaling', [py, os.path.join(bench, 'scaling.py'), '--sizes',
                                     args.sizes], work)
-  serving = _load(args.serving_json)
+  serving = common.load_json(args.serving_json)
   model = pushed_model(sbs)
   if serving is None and 'serving' not in args.skip:
     command = [py, os.path.join(bench, 'serving_benchmark.py')]

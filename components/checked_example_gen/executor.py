@@ -101,6 +101,17 @@ def split_index(record: bytes, buckets: List[int]) -> int:
                        % buckets[-1])
 
 
+def _io_configs(exec_properties: Dict[str, Any]):
+  """The component's input and output configs, decoded from their JSON."""
+  input_config = example_gen_pb2.Input()
+  proto_utils.json_to_proto(
+      exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+  output_config = example_gen_pb2.Output()
+  proto_utils.json_to_proto(
+      exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
+  return input_config, output_config
+
+
 class _WriteSplitShards(beam.DoFn):
   """One checked file: encoded, split and written as gzipped TFRecord shards.
 
@@ -209,12 +220,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
 
   def _writes_whole_files(self, exec_properties: Dict[str, Any]) -> bool:
     """Whether _hash_split will write every file whole (checks the files)."""
-    input_config = example_gen_pb2.Input()
-    proto_utils.json_to_proto(
-        exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
-    output_config = example_gen_pb2.Output()
-    proto_utils.json_to_proto(
-        exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
+    input_config, output_config = _io_configs(exec_properties)
     split_config = output_config.split_config
     if (not split_config.splits or len(input_config.splits) != 1
         or split_config.HasField('partition_feature_name')):
@@ -240,12 +246,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
   def GenerateExamplesByBeam(self, pipeline: beam.Pipeline,
                              exec_properties: Dict[str, Any]
                              ) -> Dict[str, beam.pvalue.PCollection]:
-    input_config = example_gen_pb2.Input()
-    proto_utils.json_to_proto(
-        exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
-    output_config = example_gen_pb2.Output()
-    proto_utils.json_to_proto(
-        exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
+    input_config, output_config = _io_configs(exec_properties)
     spec = unpack_spec(exec_properties)
     splits = output_config.split_config.splits
     if not splits or len(input_config.splits) != 1:
