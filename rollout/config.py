@@ -49,6 +49,11 @@ def thresholds_for(spec, overrides: Optional[Mapping[str, Any]] = None) -> Thres
     value = _gate(evaluation, source)
     if field not in th and value is not None:
       th[field] = value
+  # Shadow mode's latency budget is the one the monitoring alerts on
+  # (monitoring.thresholds.latency_p99_seconds, default 1 s = max_p99_ms's default).
+  if 'max_p99_ms' not in th and getattr(spec, 'raw', None) is not None:
+    from description import monitoring  # pylint: disable=g-import-not-at-top
+    th['max_p99_ms'] = monitoring.of(spec).latency_p99_seconds * 1000.0
   return Thresholds.from_json(th)
 
 

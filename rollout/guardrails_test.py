@@ -228,3 +228,13 @@ def test_automated_accuracy_compares_only_the_cases_each_version_decided():
   unlabelled = Sample(**{**stable.__dict__, 'labels': [-1] * len(stable.labels)})
   assert by_name(g.evaluate(unlabelled, unlabelled, K, RARE, TH, ALPHA))[
       'automated_accuracy'].status == SKIPPED
+
+
+def test_shadow_latency_budget_is_the_monitoring_alerts(credit_spec):
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  from rollout import config  # pylint: disable=g-import-not-at-top
+  assert config.thresholds_for(credit_spec).max_p99_ms == 1000.0  # the default 1 s
+  raw = dict(credit_spec.raw, monitoring={'thresholds': {'latency_p99_seconds': 2.5}})
+  relaxed = dataclasses.replace(credit_spec, raw=raw)
+  assert config.thresholds_for(relaxed).max_p99_ms == 2500.0
+  assert config.thresholds_for(relaxed, {'max_p99_ms': 50}).max_p99_ms == 50
