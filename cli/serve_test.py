@@ -111,3 +111,14 @@ def test_the_console_has_the_events_and_the_log_file_the_rest(tmp_path):
   with open(log_file) as f:
     log = f.read()
   assert 'version 3 failed to load' in log and 'version 1 is available' in log
+
+
+def test_a_request_log_without_a_description_to_redact_by_is_warned_about(capsys):
+  import argparse  # pylint: disable=g-import-not-at-top
+  from cli import serve  # pylint: disable=g-import-not-at-top
+  args = argparse.Namespace(description=None, request_log_dir='/tmp/requests')
+  assert serve._pii_redactor(args, 'not_the_default_model') is None  # pylint: disable=protected-access
+  assert "no --description for model 'not_the_default_model'" in capsys.readouterr().err
+  # The default description's model is redacted by that description: no warning.
+  assert serve._pii_redactor(args, 'credit_risk').active  # pylint: disable=protected-access
+  assert capsys.readouterr().err == ''
