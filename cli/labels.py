@@ -108,7 +108,8 @@ def offline_figures(metadata_path: str, version: str, spec) -> dict:
     return {}  # The evaluation was moved or deleted: no offline figures.
   metrics = evaluation.key_metrics(rows, spec.rare_class_id, 'rare')
   return {k: v for k, v in (('accuracy', metrics.get('accuracy')),
-                            ('rare_class_recall', metrics.get('rare_recall')))
+                            ('rare_class_recall', metrics.get('rare_recall')),
+                            ('examples', metrics.get('examples')))
           if v is not None}
 
 
@@ -162,7 +163,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   for version, figures in offline.items():
     if figures:
       print(f'version {version} offline: ' + ', '.join(
-          f'{k} {v:.3f}' for k, v in sorted(figures.items())))
+          f'{k} {v:.3f}' for k, v in sorted(figures.items()) if k != 'examples')
+            + (f' on {figures["examples"]:.0f} eval examples' if 'examples' in figures else ''))
   if args.textfile:
     export.write_textfile(args.textfile, export.registry_for(spec, model, results,
                                                              offline=offline))

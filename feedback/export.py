@@ -22,10 +22,12 @@ Metrics (gauges; `slice`="overall" and `value`="" for the whole version):
   live_quality_threshold{model,metric} the blessing gates of the description,
       so an alert rule compares against them without copying numbers:
       metric = min_accuracy | min_rare_class_recall
-  offline_accuracy{model,version}, offline_rare_class_recall{model,version}
+  offline_accuracy{model,version}, offline_rare_class_recall{model,version},
+  offline_evaluation_examples{model,version}
       the version's own offline evaluation (the Evaluator run that blessed
-      it), when known: "live accuracy dropped against offline" is
-      live_accuracy{slice="overall"} < on(model, version) offline_accuracy - d
+      it) and the examples behind it, when known: "live accuracy dropped
+      against offline" compares two samples (monitoring/queries.py
+      live_accuracy_drop_z), so both sizes are exported
 """
 
 from typing import Dict, List, Optional, Sequence
@@ -67,6 +69,8 @@ class _Gauges:
     self.offline_acc = g('offline_accuracy', 'Accuracy of the version\'s offline evaluation.', mv)
     self.offline_rare = g('offline_rare_class_recall',
                           'Rare-class recall of the version\'s offline evaluation.', mv)
+    self.offline_n = g('offline_evaluation_examples',
+                       'Examples behind the version\'s offline evaluation.', mv)
     self.deferral = g('live_deferral_rate', 'Share of logged cases deferred to a person.',
                       _SLICE)
     self.decision_acc = g('live_decision_accuracy', 'Accuracy of the model\'s answers on '
@@ -110,14 +114,15 @@ def registry_for(spec: description.DatasetSpec, model: str,
                  ) -> CollectorRegistry:
   """A registry holding the figures of `results` (a fresh one per export).
 
-  `offline`: version -> {'accuracy': .., 'rare_class_recall': ..} of its
-  offline evaluation, exported beside the live figures.
+  `offline`: version -> {'accuracy': .., 'rare_class_recall': ..,
+  'examples': ..} of its offline evaluation, exported beside the live figures.
   """
   registry = CollectorRegistry()
   gauges = _Gauges(registry)
   for version, figures in (offline or {}).items():
     _set(gauges.offline_acc, [model, version], figures.get('accuracy'))
     _set(gauges.offline_rare, [model, version], figures.get('rare_class_recall'))
+    _set(gauges.offline_n, [model, version], figures.get('examples'))
   for metric in ('min_accuracy', 'min_rare_class_recall'):
     _set(gauges.threshold, [model, metric], getattr(spec.evaluation, metric))
   for r in results:

@@ -33,7 +33,7 @@ def _textfile(tmp_path, spec, accuracy_hits, n, offline):
   results = quality.by_version(predictions, spec.classes, [])
   path = str(tmp_path / 'live.prom')
   export.write_textfile(path, export.registry_for(spec, spec.name, results,
-                                                  offline={'7': {'accuracy': offline}}))
+                                                  offline={'7': {'accuracy': offline, 'examples': 600}}))
   return path
 
 

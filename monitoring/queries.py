@@ -134,8 +134,29 @@ def live_quality_threshold(model: str, metric: str = None) -> str:
   return f'live_quality_threshold{_sel(model=model, metric=metric)}'
 
 
+def live_accuracy(model: str, slice_name: str = 'overall') -> str:
+  return f'live_accuracy{_sel(model=model, slice=slice_name)}'
+
+
 def offline_accuracy(model: str) -> str:
   return f'offline_accuracy{_sel(model=model)}'
+
+
+def offline_examples(model: str) -> str:
+  return f'offline_evaluation_examples{_sel(model=model)}'
+
+
+def live_accuracy_drop_z(model: str) -> str:
+  """How many standard errors live accuracy sits below the offline evaluation,
+  per version: a two-sample test of proportions, since the offline figure is
+  itself a sample (a few hundred eval rows), not the truth."""
+  live, offline = live_accuracy(model), offline_accuracy(model)
+  live_variance = (f'{live} * (1 - {live}) / on(model, version, slice, value) '
+                   f'{live_labelled_examples(model)}')
+  offline_variance = (f'{offline} * (1 - {offline}) / on(model, version) '
+                      f'{offline_examples(model)}')
+  return (f'({offline} - on(model, version) {live}) / on(model, version) '
+          f'sqrt({offline_variance} + on(model, version) {live_variance})')
 
 
 def live_labelled_examples(model: str, slice_name: str = 'overall') -> str:

@@ -253,52 +253,65 @@ def test_live_quality_alerts_fire_only_on_enough_labels_significantly_below(
   # The names the rules use are the names the export writes.
   exported = export.exposition(export.registry_for(
       spec, 'credit_risk', quality.by_version([], spec.classes, []),
-      offline={'1': {'accuracy': 0.8, 'rare_class_recall': 0.5}}))
-  for name in ('live_quality_threshold', 'offline_accuracy'):
+      offline={'1': {'accuracy': 0.8, 'rare_class_recall': 0.5, 'examples': 600}}))
+  for name in ('live_quality_threshold', 'offline_accuracy', 'offline_evaluation_examples'):
     assert name in exported, exported
   series = []
 
-  def version(v, n, acc_high, rare_high, offline):
+  def version(v, n, acc, acc_high, rare_high, offline, offline_n):
     m = f'model="credit_risk",version="{v}"'
     series.extend([
         {'series': f'live_labelled_examples{{{m},slice="overall",value=""}}',
          'values': f'{n}x20'},
+        {'series': f'live_accuracy{{{m},slice="overall",value=""}}', 'values': f'{acc}x20'},
         {'series': f'live_accuracy_ci_high{{{m},slice="overall",value=""}}',
          'values': f'{acc_high}x20'},
         # A slice below offline never counts as the version's accuracy.
+        {'series': f'live_accuracy{{{m},slice="age_band",value="18-24"}}', 'values': '0.1x20'},
         {'series': f'live_accuracy_ci_high{{{m},slice="age_band",value="18-24"}}',
          'values': '0.1x20'},
+        {'series': f'live_labelled_examples{{{m},slice="age_band",value="18-24"}}',
+         'values': '500x20'},
         {'series': f'live_rare_class_recall_ci_high{{{m}}}', 'values': f'{rare_high}x20'},
-        {'series': f'offline_accuracy{{{m}}}', 'values': f'{offline}x20'}])
+        {'series': f'offline_accuracy{{{m}}}', 'values': f'{offline}x20'},
+        {'series': f'offline_evaluation_examples{{{m}}}', 'values': f'{offline_n}x20'}])
 
   series.append({'series': 'live_quality_threshold{model="credit_risk",'
                            'metric="min_rare_class_recall"}', 'values': '0.3x20'})
   series.append({'series': 'live_quality_threshold{model="credit_risk",'
-                           'metric="min_accuracy"}', 'values': '0.72x20'})
-  version(3, 900, 0.71, 0.12, 0.80)  # concept drift: both below, plenty of labels
-  version(4, 900, 0.83, 0.55, 0.80)  # healthy
-  version(5, 40, 0.50, 0.05, 0.80)   # as bad, but too few labels to say so
-  version(6, 900, 0.79, 0.35, 0.78)  # interval still reaches offline: not significant
-  version(7, 900, 0.76, 0.35, 0.78)  # below offline, but within the margin (0.03)
+                           'metric="min_accuracy"}', 'values': '0.7x20'})
+  version(3, 900, 0.68, 0.69, 0.12, 0.80, 600)  # concept drift: both below, plenty of labels
+  version(4, 900, 0.81, 0.83, 0.55, 0.80, 600)  # healthy
+  version(5, 40, 0.45, 0.50, 0.05, 0.80, 600)   # as bad, but too few labels to say so
+  # 0.04 below, but the offline figure (300 examples) is as uncertain as the
+  # drop: z = 1.4. The old rule, blind to offline noise, would have fired.
+  version(6, 900, 0.74, 0.77, 0.35, 0.78, 300)
+  version(7, 5000, 0.76, 0.77, 0.35, 0.78, 5000)  # significant, but within the margin (0.03)
+  # The loop's concept-drift month: 0.755 offline on 600, 0.709 live on 3,000
+  # (interval up to 0.725): z = 2.4. The old rule missed it by 0.0003.
+  version(8, 3000, 0.709, 0.725, 0.35, 0.755, 600)
 
-  def fired(name, value, **extra_labels):
+  def fired(name, versions, **extra_labels):
     [rule] = [r for r in generated['groups'][0]['rules'] if r['alert'] == name]
-    annotations = {k: t.replace('{{ $labels.version }}', '3').replace(
-        '{{ $value | printf "%.3f" }}', value) for k, t in rule['annotations'].items()}
-    return [{'exp_labels': dict(rule['labels'], model='credit_risk', version='3',
-                                **extra_labels),
-             'exp_annotations': annotations}]
+    out = []
+    for v, value in versions:
+      annotations = {k: t.replace('{{ $labels.version }}', v).replace(
+          '{{ $value | printf "%.3f" }}', value) for k, t in rule['annotations'].items()}
+      out.append({'exp_labels': dict(rule['labels'], model='credit_risk', version=v,
+                                     **extra_labels),
+                  'exp_annotations': annotations})
+    return out
 
   tests = [
       {'eval_time': '1m', 'alertname': 'ModelLiveAccuracyBelowOffline', 'exp_alerts': []},
       {'eval_time': '5m', 'alertname': 'ModelLiveAccuracyBelowOffline',
-       'exp_alerts': fired('ModelLiveAccuracyBelowOffline', '0.710')},
+       'exp_alerts': fired('ModelLiveAccuracyBelowOffline', [('3', '0.680'), ('8', '0.709')])},
       {'eval_time': '5m', 'alertname': 'ModelLiveRareClassRecallLow',
-       'exp_alerts': fired('ModelLiveRareClassRecallLow', '0.120')},
-      # Only version 3's interval (0.71) stays below the floor (0.72); version 7
-      # sits below its offline figure but above the floor.
+       'exp_alerts': fired('ModelLiveRareClassRecallLow', [('3', '0.120')])},
+      # Only version 3's interval (0.69) stays below the floor (0.70); versions
+      # 7 and 8 sit below their offline figures but above the floor.
       {'eval_time': '5m', 'alertname': 'ModelLiveAccuracyBelowFloor',
-       'exp_alerts': fired('ModelLiveAccuracyBelowFloor', '0.710', slice='overall')},
+       'exp_alerts': fired('ModelLiveAccuracyBelowFloor', [('3', '0.690')], slice='overall')},
   ]
   test_file = {'rule_files': ['rules.yml'], 'evaluation_interval': '1m',
                'tests': [{'interval': '1m', 'input_series': series,
