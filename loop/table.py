@@ -25,7 +25,6 @@ def format_table(results: Sequence) -> str:
     for i in range(max(len(w) for w in wrapped)):
       lines.append('  '.join((w[i] if i < len(w) else '').ljust(width)
                              for w, (_, width) in zip(wrapped, COLUMNS)).rstrip())
-  wrong = [r.month for r in results if not r.agrees]
   lines += ['', verdict(results)]
   return '\n'.join(lines)
 

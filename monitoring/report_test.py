@@ -1,26 +1,10 @@
 """The HTML monitor report, rendered in headless Chromium."""
 
-import shutil
-import subprocess
-
 from description import monitoring as policy_lib
 from monitoring import report
 from monitoring import rules as rules_lib
 from monitoring.rules_test import _schema
-
-CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
-                  '--no-first-run', '--disable-background-networking',
-                  '--disable-component-update', '--disable-sync']
-
-
-def _chromium(tmp_path, *args):
-  assert shutil.which('chromium'), 'chromium is not installed: run scripts/install_test_tools.sh'
-  profile = tmp_path / f'profile-{len(list(tmp_path.iterdir()))}'
-  profile.mkdir()
-  result = subprocess.run(['chromium'] + CHROMIUM_FLAGS + [f'--user-data-dir={profile}'] +
-                          list(args), capture_output=True, text=True, timeout=180)
-  assert result.returncode == 0, result.stderr[-2000:]
-  return result.stdout
+from testing import browser
 
 
 def test_report_shows_history_drift_and_alarms_in_a_browser(monitored, spec, schema_path,
@@ -32,7 +16,7 @@ def test_report_shows_history_drift_and_alarms_in_a_browser(monitored, spec, sch
   assert [w['drifted'] != [] for w in data['windows']] == [False, False, True]
   drifted = data['windows'][2]['drifted']
   assert {a['feature'] for a in data['alarms'] if a['concern'] == 'drift'} == set(drifted)
-  dom = _chromium(tmp_path, '--dump-dom', 'file://' + path)
+  dom = browser.chromium(tmp_path, '--dump-dom', 'file://' + path)
   for section in ('alarms', 'drift', 'windows', 'rejected'):
     assert f'<section id="{section}">' in dom, section
   alarms = dom.split('<section id="alarms">', 1)[1].split('</section>', 1)[0]
@@ -43,7 +27,7 @@ def test_report_shows_history_drift_and_alarms_in_a_browser(monitored, spec, sch
   assert windows.count('<tr class="bad">') == 1 and windows.count('<tr class="">') == 2
   assert 'src="http' not in dom and 'href="http' not in dom  # self-contained
   screenshot = tmp_path / 'report.png'
-  _chromium(tmp_path, f'--screenshot={screenshot}', '--window-size=1280,1600',
+  browser.chromium(tmp_path, f'--screenshot={screenshot}', '--window-size=1280,1600',
             'file://' + path)
   image = Image.open(screenshot).convert('RGB')
   colors = image.getcolors(maxcolors=1 << 20)

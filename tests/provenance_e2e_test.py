@@ -30,6 +30,7 @@ from pipeline import configs
 from metadata import run_summary
 from metadata import store as mlmd
 from metadata import values
+from testing import browser
 
 pytestmark = pytest.mark.e2e
 
@@ -38,9 +39,6 @@ ROWS = 2500
 LEARNING_RATES = {1: 0.002, 2: 0.003}
 SECTIONS = ('overview', 'statistics', 'anomalies', 'drift', 'evaluation', 'fairness',
             'per-class', 'blessing', 'lineage', 'artifacts')
-CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
-                  '--no-first-run', '--disable-background-networking',
-                  '--disable-component-update', '--disable-sync']
 ENV = dict(os.environ, TF_USE_LEGACY_KERAS='1', TF_CPP_MIN_LOG_LEVEL='2')
 
 
@@ -241,29 +239,18 @@ def _report(runs, span):
   return runs.outputs[span].split('run report     : ', 1)[1].splitlines()[0]
 
 
-def _chromium(tmp_path, *args):
-  assert shutil.which('chromium'), 'chromium is not installed: run scripts/install_test_tools.sh'
-  profile = tmp_path / f'profile-{len(list(tmp_path.iterdir()))}'
-  profile.mkdir()
-  result = subprocess.run(
-      ['chromium'] + CHROMIUM_FLAGS + [f'--user-data-dir={profile}'] + list(args),
-      capture_output=True, text=True, timeout=180)
-  assert result.returncode == 0, result.stderr[-2000:]
-  return result.stdout
-
-
 def test_run_report_renders_in_headless_chromium(runs, tmp_path):
   from PIL import Image  # pylint: disable=g-import-not-at-top
   path = _report(runs, 2)
   url = 'file://' + path
   screenshot = tmp_path / 'report.png'
-  _chromium(tmp_path, f'--screenshot={screenshot}', '--window-size=1280,2400', url)
+  browser.chromium(tmp_path, f'--screenshot={screenshot}', '--window-size=1280,2400', url)
   image = Image.open(screenshot).convert('RGB')
   assert image.size == (1280, 2400)
   colors = image.getcolors(maxcolors=1 << 20)
   background = max(colors)[0] / (image.size[0] * image.size[1])
   assert len(colors) > 50 and background < 0.9, 'the screenshot is (nearly) blank'
-  dom = _chromium(tmp_path, '--dump-dom', url)
+  dom = browser.chromium(tmp_path, '--dump-dom', url)
   for section in SECTIONS:
     assert f'<section id="{section}">' in dom, section
   assert 'class="render-error"' not in dom
