@@ -67,3 +67,11 @@ def test_the_table_says_which_call_was_wrong(tmp_path):
   assert text.rstrip().endswith('WRONG CALL in month(s) 2 of 2.')
   paths = table.write([right, wrong], str(tmp_path), 'test')
   assert os.path.exists(paths['html']) and os.path.exists(paths['json'])
+
+
+def test_a_long_rollback_reason_is_cut_after_a_whole_clause():
+  reason = '; '.join(f'guardrail {i}: canary worse than stable by a lot' for i in range(20))
+  clipped = simulation._clip(reason, 120)  # pylint: disable=protected-access
+  assert len(clipped) <= 125 and clipped.endswith('; ...')
+  assert clipped[:-len('; ...')].split('; ')[-1] == 'guardrail 1: canary worse than stable by a lot'
+  assert simulation._clip('short', 120) == 'short'  # pylint: disable=protected-access

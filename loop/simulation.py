@@ -75,6 +75,10 @@ class Simulation:
                                 self.descriptions['normal'])
     self.hlp_by_month: Dict[int, dict] = {}
     self.collected: Optional[tuple] = None
+    # period -> [first, last] epoch seconds of its traffic: the labels of a
+    # period are joined to its own requests only, so a version that served an
+    # earlier period is neither re-measured nor counted as awaiting labels.
+    self.traffic_window: Dict[int, List[float]] = {}
 
   # ------------------------------------------------------------- commands
   def _command(self, args: List[str], month: int, timeout: float = 3600,
@@ -100,6 +104,7 @@ class Simulation:
         'months': [dataclasses.asdict(r) for r in results],
         'hlp': {str(k): v for k, v in self.hlp_by_month.items()},
         'collected': list(self.collected) if self.collected else None,
+        'traffic_window': {str(k): v for k, v in self.traffic_window.items()},
         'slice_share': {str(k): list(v) for k, v in self.world.slice_share.items()}})
 
   def _load(self) -> List[MonthResult]:
@@ -110,6 +115,7 @@ class Simulation:
       saved = json.load(f)
     self.hlp_by_month = {int(k): v for k, v in saved['hlp'].items()}
     self.collected = tuple(saved['collected']) if saved['collected'] else None
+    self.traffic_window = {int(k): v for k, v in saved.get('traffic_window', {}).items()}
     self.world.slice_share = {int(k): tuple(v) for k, v in saved['slice_share'].items()}
     return [MonthResult(**m) for m in saved['months']]
 
@@ -174,9 +180,14 @@ class Simulation:
     textfile = os.path.join(out, 'live_quality.prom')
     os.makedirs(out, exist_ok=True)
     self.say(f'  labels of period {k} arrived: joining them to the request log')
+    window = []
+    if k in self.traffic_window:
+      first, last = self.traffic_window[k]
+      window = ['--since', f'{first:.3f}', '--until', f'{last:.3f}']
     done = self._command(['-m', 'cli.labels', '--description', self.descriptions['normal'],
                           '--request-log', self.request_log, '--labels', labels_file,
-                          '--textfile', textfile, '--out', out] + self._location(), k)
+                          '--textfile', textfile, '--out', out] + window + self._location(),
+                         k)
     if done.returncode not in (0, 1) or not os.path.exists(textfile):
       raise RuntimeError(f'cli.labels failed (exit {done.returncode}):\n{done.stdout[-2000:]}'
                          f'\n{done.stderr[-2000:]}')
@@ -281,13 +292,24 @@ class Simulation:
                  f'more of one {world_lib.COLLECTABLE}')
     self.world.generate(period)
     rows = self.world.traffic(period)
+    first = time.time()
     counts = traffic.send(self.server.url, self.name, self.server.admin_token(), rows, self.spec)
+    # The log's timestamps are the server's clock, the same machine's.
+    self.traffic_window[period] = [first - 1.0, time.time() + 1.0]
     self.say(f'  served the {len(rows)} applications of period {period}: '
              + ', '.join(f'{n} by {who}' for who, n in sorted(counts.items())))
 
 
 def _f(value) -> str:
   return '–' if value is None else f'{float(value):.3f}'
+
+
+def _clip(text: str, limit: int) -> str:
+  """At most `limit` characters, cut after a whole clause of a '; '-joined list."""
+  if len(text) <= limit:
+    return text
+  cut = text.rfind('; ', 0, limit)
+  return (text[:cut] if cut > 0 else text[:limit]) + '; ...'
 
 
 def _schema(path: str):
@@ -331,7 +353,7 @@ def _decision(summary: run_summary.RunSummary, outcome: outcome_lib.SpanOutcome,
   if kind == 'rolled_back':
     reason = values.property_value(decision, 'reason')
     if reason:
-      lineage.append(f'rollback reason: {str(reason)[:300]}')
+      lineage.append(f'rollback reason: {_clip(str(reason), 300)}')
     return (plan_lib.ROLLED_BACK if step == 1 else
             f'{plan_lib.ROLLED_BACK_LATER} (step {step})'), lineage
   return f'rollout {kind}', lineage

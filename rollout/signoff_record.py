@@ -20,9 +20,10 @@ sees the decision without walking lineage.
 
 An expiry settled inside a pipeline component (the next CanaryRollout, which
 cannot write ML Metadata itself) is named on that component's output
-(`settled_signoff`: the decision file); `record_settled` records every such
-decision not recorded yet, after the run (local_runner) or at the next
-`cli.signoff`.
+(`settled_signoff`: the decision file); `record_settled` records every
+decision whose file exists beside a paused rollout and is not recorded yet,
+after the run (local_runner) or at the next `cli.signoff`, so an expiry
+settled by a rollout that then failed is recorded too.
 
 Opened through metadata.connection, the project's one way into MLMD; values
 go in by metadata.record's one rule.
@@ -174,22 +175,25 @@ def record(target: str, decision) -> Dict[str, int]:
 
 
 def record_settled(target: str) -> List[Dict[str, int]]:
-  """Records the expired sign-offs rollouts settled (SETTLED_PROPERTY) that
-  are not recorded yet; returns the new ids of each."""
+  """Records every decided sign-off not recorded yet; returns the new ids of each.
+
+  Found from the paused rollouts themselves: a RolloutDecision awaiting
+  sign-off, without a verdict, whose decision file (`<its uri>/signoff/
+  signoff.json`) exists. The rollout that settled an expiry names the file too
+  (SETTLED_PROPERTY), but only if that rollout finished: one that failed after
+  settling publishes no output, and its expiry must not go unrecorded.
+  """
   from rollout import signoff_decision  # pylint: disable=g-import-not-at-top  # TF-heavy
   store = connection.open_store(target)
   done = []
-  for artifact in store.get_artifacts_by_type(ARTIFACT_TYPE):
-    path = values.property_value(artifact, SETTLED_PROPERTY)
-    if not path:
-      continue
-    # The decision file is <decision dir>/signoff/signoff.json: an expiry already
-    # recorded is skipped without reading it, and one unreadable file does not
-    # keep every later expiry unrecorded.
-    paused_dir = os.path.dirname(os.path.dirname(path))
-    found = mlmd_record.artifacts_with_uri(store, ARTIFACT_TYPE, paused_dir)
-    if not found or values.property_value(found[-1], 'signoff_verdict'):
-      continue
+  for paused in store.get_artifacts_by_type(ARTIFACT_TYPE):
+    if (values.property_value(paused, 'decision') != AWAITING_SIGNOFF or
+        values.property_value(paused, 'signoff_verdict')):
+      continue  # Not paused, or recorded already: its file is not even read.
+    path = os.path.join(paused.uri, 'signoff', 'signoff.json')
+    if not os.path.exists(path):
+      continue  # Nobody decided yet, and the deadline was not settled.
+    # One unreadable file does not keep every later decision unrecorded.
     try:
       done.append(record(target, signoff_decision.read_decision(path)))
     except (RolloutError, LookupError, OSError) as e:  # SignoffError is a RolloutError

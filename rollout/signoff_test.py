@@ -340,6 +340,29 @@ def test_an_expiry_settled_by_the_next_cli_rollout_is_recorded(tmp_path, bank, c
   assert values.property_value(paused, 'signoff_verdict') == 'expired'
 
 
+def test_an_expiry_settled_by_a_rollout_that_then_failed_is_still_recorded(tmp_path, bank):
+  """CanaryRollout settles an expired pause before its own rollout; if that
+  rollout then fails, TFX publishes no output naming the settled file, yet
+  the run's end (record_settled) finds the decision beside the paused rollout."""
+  serving_root, metadata, _, paused = paused_by_command(
+      tmp_path, bank, {'signoff': 'always', 'deadline_hours': 1})
+  pause_file = signoff_lib.pause_path(serving_root, MODEL)
+  with open(pause_file) as f:
+    record = json.load(f)
+  record['deadline'] = time.time() - 1
+  routing_store.write_json(pause_file, record)
+  settled = signoff_decision.clear_the_way(serving_root, MODEL, 9)
+  assert settled is not None and settled.verdict == 'expired'
+  # ... and here the rollout fails: nothing else is written or recorded.
+
+  [recorded] = signoff_record.record_settled(metadata)
+  assert recorded['paused_artifact'] == paused.id
+  store = connection.open_store(metadata)
+  [execution] = store.get_executions_by_id([recorded['execution']])
+  assert values.property_value(execution, 'verdict') == 'expired'
+  assert signoff_record.record_settled(metadata) == []  # once only
+
+
 def test_a_first_deployment_in_shadow_is_audited_too_without_a_pause(tmp_path, bank):
   models, rows = bank
   serving_root = tu.serving_root_with(str(tmp_path / 'serving'), models, {7: 'good'})

@@ -54,17 +54,37 @@ def test_every_call_agrees_and_the_command_says_so(loop):
   assert 'Every call of the 7 months agrees' in done.stdout
 
 
+def _store(loop):
+  return mlmd.Store.open(configs.metadata_path(str(loop[2] / 'pipeline'), 'credit_risk'))
+
+
 def test_the_data_gate_stops_the_drifted_month_and_stable_keeps_serving(loop):
   month = _month(loop, 3)
   assert month['decision'] == plan.BLOCKED
-  assert any(x.startswith('DataValidationVerdict artifact') for x in month['lineage'])
   assert month['alarm'] == plan.QUIET
+  # A stopped execution publishes no outputs in TFX: the gate's record is its
+  # failed execution, whose result message is the gate's report.
+  [gate_id] = [int(x.rsplit(' ', 1)[1]) for x in month['lineage']
+               if x.startswith('DataValidationGate execution')]
+  [gate] = _store(loop).store.get_executions_by_id([gate_id])
+  assert gate.last_known_state == gate.FAILED
+  assert 'span 3 against span 2: BLOCKED' in str(gate.custom_properties['__execution_result__'])
+  # Stable kept serving: the next period's traffic went to month 2's version.
+  assert list(_month(loop, 4)['live']) == list(month['live'])
+
+
+def test_each_month_measures_the_version_that_served_its_period_only(loop):
+  for month in loop[1]['months'][1:]:
+    [figures] = month['live'].values()
+    assert figures['labelled'] == ROWS, month['month']
 
 
 def test_the_broken_candidate_is_rolled_back_at_the_first_canary_step(loop):
   month = _month(loop, 4)
   assert month['decision'] == plan.ROLLED_BACK
   assert any(x.startswith('rollback reason:') for x in month['lineage'])
+  # Stable kept serving the next period, not the broken candidate.
+  assert list(_month(loop, 5)['live']) == list(month['live'])
 
 
 def test_concept_drift_raises_the_alarm_and_the_harvested_span_restores_quality(loop):
@@ -86,10 +106,9 @@ def test_collecting_the_named_slice_narrows_its_gap_to_human_level(loop):
 
 
 def test_every_lineage_id_is_a_record_of_its_type_in_ml_metadata(loop):
-  _, table, work = loop
-  store = mlmd.Store.open(configs.metadata_path(str(work / 'pipeline'), 'credit_risk'))
+  store = _store(loop)
   checked = 0
-  for month in table['months']:
+  for month in loop[1]['months']:
     for entry in month['lineage']:
       match = re.fullmatch(r'(\w+) (artifact|execution) (\d+)(?: \(.*\))?', entry)
       if not match:
@@ -102,7 +121,7 @@ def test_every_lineage_id_is_a_record_of_its_type_in_ml_metadata(loop):
       else:
         [record] = store.store.get_executions_by_id([record_id])
       checked += 1
-  assert checked >= 3 * len(table['months'])
+  assert checked >= 3 * len(loop[1]['months'])
 
 
 def test_the_table_page_renders_every_month(loop, tmp_path):
