@@ -35,3 +35,6 @@ ALREADY_STABLE = 'already_stable'
 AWAITING_SIGNOFF = 'awaiting_signoff'
 # Set on the paused RolloutDecision by its sign-off: the outcome it led to.
 SIGNOFF_OUTCOME = 'signoff_outcome'
+# UniquePusher's SHA-256 of the pushed model's graph and variables, on every
+# PushedModel it writes (pushed or a duplicate).
+MODEL_FINGERPRINT = 'model_fingerprint'

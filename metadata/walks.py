@@ -189,6 +189,7 @@ def latest_artifact(store, type_name: str, pipeline_name: Optional[str] = None
 PUSHER_MODEL_KEY = 'model'
 PUSHED_MODEL_KEY = 'pushed_model'
 ROLLOUT_DECISION_KEY = 'rollout_decision'
+PUSHED_MODEL_TYPES = ('PushedModel', 'tfx.PushedModel')  # local, KFP
 # Where a rollout may leave a model that keeps it from being a baseline; see
 # pipeline/serving_baseline.py for the rule behind each decision value.
 NOT_A_BASELINE = (type_names.ROLLED_BACK, type_names.AWAITING_SIGNOFF)
@@ -206,10 +207,28 @@ def _written_from(store, artifact_ids, input_key: str, output_key: str) -> List[
                  if e.type in values.OUTPUT_EVENTS and values.event_key(e) == output_key})
 
 
+def _pushes_of_the_same_files(store, push_ids: List[int]) -> List[int]:
+  """`push_ids` and every push with the same model fingerprint.
+
+  A retrained model identical to one pushed before is not pushed again
+  (UniquePusher: duplicate_of_version), so what the rollout of the first
+  push decided is what stands for it too.
+  """
+  prints = {values.property_value(p, type_names.MODEL_FINGERPRINT)
+            for p in (store.get_artifacts_by_id(push_ids) if push_ids else [])} - {None, ''}
+  if not prints:
+    return push_ids
+  same = {p.id for name in PUSHED_MODEL_TYPES for p in _artifacts_by_type(store, name)
+          if values.property_value(p, type_names.MODEL_FINGERPRINT) in prints}
+  return sorted(set(push_ids) | same)
+
+
 def rollout_decisions_of(store, model_id: int) -> List[Artifact]:
-  """The RolloutDecisions about any push of the model, oldest (lowest id) first:
-  the rollouts of its pushes and the sign-offs that settled them."""
-  pushes = _written_from(store, [model_id], PUSHER_MODEL_KEY, PUSHED_MODEL_KEY)
+  """The RolloutDecisions about any push of the model (or of the same model
+  files), oldest (lowest id) first: the rollouts of those pushes and the
+  sign-offs that settled them."""
+  pushes = _pushes_of_the_same_files(
+      store, _written_from(store, [model_id], PUSHER_MODEL_KEY, PUSHED_MODEL_KEY))
   found = set(_written_from(store, pushes, PUSHED_MODEL_KEY, ROLLOUT_DECISION_KEY))
   frontier = set(found)
   while frontier:  # a sign-off's outcome is a decision about the same push

@@ -21,7 +21,10 @@ cli.rollout -> RolloutDecision -> SignOff -> RolloutDecision; metadata/walks.py
   already_stable    eligible: it was already serving
   not_pushed        says nothing: the Pusher did not push (UniquePusher found
                     the same model already under the destination), so the
-                    decision before it stands; with none, it is eligible
+                    decision before it stands, about this model artifact (a
+                    cached model blessed again) or about the same files (a
+                    retrained identical model: UniquePusher's fingerprint on
+                    the pushes); with none, it is eligible
   no decision       eligible: a pipeline without a rollout, where the push is
                     the deployment
   any other value   eligible: only a decision known to refuse or hold the

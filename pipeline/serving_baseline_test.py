@@ -8,6 +8,7 @@ from tfx.dsl.input_resolution.strategies import latest_blessed_model_strategy
 from tfx.types import standard_artifacts
 
 from components.canary_rollout import executor as canary_executor
+from components.unique_pusher import executor as unique_pusher
 from metadata import record as mlmd_record
 from metadata import type_names
 from metadata import values
@@ -78,11 +79,13 @@ class History:
     self.blessings.append(blessing)
     return model, blessing
 
-  def push(self, model, blessing, pushed=True):
+  def push(self, model, blessing, pushed=True, fingerprint=None):
     self.pushes += 1
     pushed_model = standard_artifacts.PushedModel()
     pushed_model.uri = f'/pushes/{self.pushes}'
     pushed_model.set_int_custom_property('pushed', int(pushed))
+    if fingerprint:
+      pushed_model.set_string_custom_property(unique_pusher.FINGERPRINT_PROPERTY, fingerprint)
     self._execution('Pusher', {'model': model, 'model_blessing': blessing},
                     {'pushed_model': pushed_model})
     return pushed_model
@@ -176,6 +179,23 @@ def test_a_duplicate_push_keeps_what_the_earlier_rollout_decided(history):
   assert walks.rollout_standing(history.store, refused.id) == rollout_config.ROLLED_BACK
 
 
+@pytest.mark.parametrize('first_decision', [rollout_config.PROMOTED,
+                                            rollout_config.ROLLED_BACK])
+def test_an_identical_retrained_model_stands_where_its_twin_was_left(history,
+                                                                     first_decision):
+  stable = history.released(rollout_config.PROMOTED)
+  twin, twin_blessing = history.model()
+  history.rollout(history.push(twin, twin_blessing, fingerprint='f1'), first_decision)
+  # Trained again to the same files: UniquePusher finds the fingerprint, pushes nothing.
+  retrained, blessing = history.model()
+  history.rollout(history.push(retrained, blessing, pushed=False, fingerprint='f1'),
+                  rollout_config.NOT_PUSHED)
+  other, other_blessing = history.model(blessed=False)
+  history.push(other, other_blessing, pushed=False, fingerprint='f2')
+  expected = retrained if first_decision == rollout_config.PROMOTED else stable
+  assert history.baseline_uri() == expected.uri
+
+
 def test_a_model_awaiting_sign_off_is_not_the_baseline_until_approved(history):
   stable = history.released(rollout_config.PROMOTED)
   model, blessing = history.model()
@@ -220,6 +240,7 @@ def test_the_names_read_back_are_the_writers_names():
       signoff_record.EVENT_KEY)
   assert walks.PUSHED_MODEL_KEY == canary_executor.PUSHED_MODEL_KEY == (
       signoff_record.PUSHED_MODEL_KEY)
+  assert type_names.MODEL_FINGERPRINT == unique_pusher.FINGERPRINT_PROPERTY
   assert serving_baseline.BLESSED == evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY
   assert serving_baseline.CURRENT_MODEL_ID == (
       evaluator_constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY)

@@ -137,12 +137,12 @@ class Sequence:
     return (self.local.execution(component, local_inputs, outputs),
             self.kfp.execution(component, kfp_inputs, outputs))
 
-  def span(self, span, passed, blessed=None, decisions=()):
+  def span(self, span, passed, blessed=None, decisions=(), push=None):
     """One run on `span`; first returns both paths' answers to the two questions.
 
     decisions: CanaryRollout's decision on the pushed model, then any sign-off
     outcomes, each recorded as cli.signoff records it (a SignOff execution
-    reading the previous decision).
+    reading the previous decision). push: the PushedModel's properties.
     """
     self.step += 1
     root = f'/root/run-{self.step}'
@@ -168,14 +168,15 @@ class Sequence:
           ('blessing', standard_artifacts.ModelBlessing, f'{root}/blessing',
            {'blessed': int(blessed), 'current_model_id': model.id})])
       if decisions:
-        self._roll_out(root, (model, blessing), (kfp_model, kfp_blessing), decisions)
+        self._roll_out(root, (model, blessing), (kfp_model, kfp_blessing), decisions,
+                       push or {'pushed': 1})
     return answers
 
-  def _roll_out(self, root, local, kfp, decisions):
+  def _roll_out(self, root, local, kfp, decisions, push):
     [pushed], [kfp_pushed] = self._both(
         'Pusher', dict(zip(('model', 'model_blessing'), local)),
         dict(zip(('model', 'model_blessing'), kfp)), [
-            ('pushed_model', standard_artifacts.PushedModel, f'{root}/pushed', {'pushed': 1})])
+            ('pushed_model', standard_artifacts.PushedModel, f'{root}/pushed', push)])
     component, key, local_input, kfp_input = 'CanaryRollout', 'pushed_model', pushed, kfp_pushed
     for n, decision in enumerate(decisions):
       [local_input], [kfp_input] = self._both(
@@ -245,6 +246,17 @@ def test_the_lookups_read_the_local_layout_too(tmp_path):
     sequence.span(span, passed, blessed, decisions)
   # Runs 11 (awaiting sign-off), 10 (rejected at sign-off) and 8 (rolled back) are skipped.
   assert history.baseline_model(sequence.local.store, PIPELINE).uri == '/root/run-9/model'
+
+
+def test_an_identical_retrain_of_a_rolled_back_model_is_skipped_alike(tmp_path):
+  sequence = Sequence(tmp_path)
+  sequence.span(1, True, True, (PROMOTED,), {'pushed': 1, 'model_fingerprint': 'a'})
+  sequence.span(2, True, True, (ROLLED_BACK,), {'pushed': 1, 'model_fingerprint': 'b'})
+  # The same files again: UniquePusher pushes nothing, CanaryRollout says not_pushed.
+  sequence.span(3, True, True, (rollout_config.NOT_PUSHED,),
+                {'pushed': 0, 'model_fingerprint': 'b', 'duplicate_of_version': '2'})
+  answers = sequence.span(4, True)
+  assert answers['kfp'][2] == answers['local'][2] == ['/root/run-1/model']
 
 
 def test_the_kfp_layout_keeps_the_span_where_the_lookups_read_it(tmp_path):
