@@ -89,6 +89,8 @@ def compile_pipeline(args) -> Compiled:
     # Vertex AI runs TFX's blessed-model resolver itself; its ML Metadata
     # is not the one the lookups' client speaks to.
     notes, lookup_inputs, lookups = surgery.replace_resolvers(pipeline)
+  else:
+    notes = surgery.fall_back_for_vertex(pipeline)
   drop_notes, empty_inputs = surgery.drop_uncompilable_resolvers(pipeline)
   notes += drop_notes + surgery.adapt_executors(pipeline)
   spec = _tfx_compile(pipeline, args.image)

@@ -5,8 +5,11 @@ resolvers into KFP v2, as MLMD queries that only Vertex AI evaluates; a
 custom ResolverStrategy (pipeline/previous_span.py) is Python that runs
 inside TFX's own orchestrator, which no KFP v2 backend has. For the
 open-source KFP backend, replace_resolvers() puts a lookup task
-(components/baseline_lookup) in place of each of our two resolvers; what is
-left uncompilable is dropped (drop_uncompilable_resolvers), with a note.
+(components/baseline_lookup) in place of each of our two resolvers. For
+Vertex AI, fall_back_for_vertex() puts LatestBlessedModelStrategy in place of
+the serving-baseline strategy (pipeline/serving_baseline.py), with a note.
+What is left uncompilable is dropped (drop_uncompilable_resolvers), with a
+note.
 """
 
 from typing import List, Tuple
@@ -107,6 +110,7 @@ def _lookup_for(pipeline, node):
   from tfx.dsl.input_resolution.strategies import latest_blessed_model_strategy  # pylint: disable=g-import-not-at-top
   from components.baseline_lookup import component as lookup  # pylint: disable=g-import-not-at-top
   from pipeline import previous_span  # pylint: disable=g-import-not-at-top
+  from pipeline import serving_baseline  # pylint: disable=g-import-not-at-top
   name = pipeline.pipeline_info.pipeline_name
   nodes = {c.id: c for c in pipeline.components}
   strategy = _strategy(node)
@@ -115,7 +119,8 @@ def _lookup_for(pipeline, node):
     examples = nodes[statistics.producer_component_id].inputs['examples']
     return lookup.PreviousSpanLookup(examples=examples, pipeline_name=name).with_id(
         'previous_span_lookup')
-  if strategy is latest_blessed_model_strategy.LatestBlessedModelStrategy:
+  if strategy in (serving_baseline.ServingBaselineStrategy,
+                  latest_blessed_model_strategy.LatestBlessedModelStrategy):
     candidates = [c.inputs['model'] for c in pipeline.components
                   if 'model' in c.inputs and any(
                       getattr(ch, 'producer_component_id', None) == node.id
@@ -146,6 +151,30 @@ def replace_resolvers(pipeline) -> Tuple[List[str], List[Tuple[str, str]], List[
                  f'ML Metadata (the resolver runs only in TFX\'s orchestrator); it feeds '
                  f'{", ".join(f"{c}.{k}" for c, k in pairs)}')
   return notes, fed, lookups
+
+
+def fall_back_for_vertex(pipeline) -> List[str]:
+  """Puts TFX's LatestBlessedModelStrategy in place of ServingBaselineStrategy.
+
+  Vertex AI evaluates only TFX's own strategies, in its own ML Metadata,
+  which the lookup tasks cannot reach. Dropping the resolver would leave the
+  Evaluator without a baseline; this one keeps the comparison, with the
+  known gap the note names.
+  """
+  from tfx.dsl.components.common import resolver  # pylint: disable=g-import-not-at-top
+  from tfx.dsl.input_resolution.strategies import latest_blessed_model_strategy  # pylint: disable=g-import-not-at-top
+  from pipeline import serving_baseline  # pylint: disable=g-import-not-at-top
+  notes = []
+  for node in resolvers(pipeline):
+    if _strategy(node) is not serving_baseline.ServingBaselineStrategy:
+      continue
+    replacement = resolver.Resolver(
+        strategy_class=latest_blessed_model_strategy.LatestBlessedModelStrategy,
+        **node.raw_inputs).with_id(node.id)
+    _rewire(pipeline, node, replacement)
+    notes.append(f'{node.id} runs LatestBlessedModelStrategy on Vertex AI: a blessed '
+                 f'model whose rollout was rolled back can be the baseline there')
+  return notes
 
 
 def adapt_executors(pipeline) -> List[str]:

@@ -6,7 +6,8 @@
                properties_of, event_key, INPUT_EVENTS / OUTPUT_EVENTS
   walks        lineage walks several layers ask: last_passed / latest_passed
                (the latest span the data gate passed), trained_on (the data
-               behind the latest pushed model), latest_artifact
+               behind the latest pushed model), latest_artifact,
+               rollout_standing / may_be_baseline (where rollouts left a model)
   automation   policy_of_version / policy_of_model: the AutomationPolicy (the
                band) recorded with the model pushed as a serving version
   record       writing our own records: set_properties (the one rule for

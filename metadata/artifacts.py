@@ -48,8 +48,9 @@ class RolloutDecision(types.Artifact):
   """The outcome of a canary rollout: a directory with rollout.json/.png/.html.
 
   Custom properties: decision (promoted | rolled_back | not_pushed |
-  already_stable), step, step_weight, reason, mode, candidate_version,
-  stable_before, stable_after, metrics.
+  already_stable | awaiting_signoff; a sign-off's outcome is a new
+  RolloutDecision, rollout/signoff_record.py), step, step_weight, reason,
+  mode, candidate_version, stable_before, stable_after, metrics.
   """
   TYPE_NAME = type_names.ROLLOUT_DECISION
 

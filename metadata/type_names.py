@@ -22,3 +22,19 @@ VERDICT_STATISTICS_ID = 'statistics_id'
 # artifact it stands for.
 FOUND = 'found'
 SOURCE_ARTIFACT_ID = 'source_artifact_id'
+
+# A RolloutDecision's `decision` and the values a baseline walk tells apart
+# (rollout/config.py defines them; restated so readers of MLMD need not
+# import the rollout package). A sign-off's reject or expiry is recorded as a
+# new RolloutDecision with ROLLED_BACK (rollout/signoff_record.py).
+DECISION = 'decision'
+PROMOTED = 'promoted'
+ROLLED_BACK = 'rolled_back'
+NOT_PUSHED = 'not_pushed'
+ALREADY_STABLE = 'already_stable'
+AWAITING_SIGNOFF = 'awaiting_signoff'
+# Set on the paused RolloutDecision by its sign-off: the outcome it led to.
+SIGNOFF_OUTCOME = 'signoff_outcome'
+# UniquePusher's SHA-256 of the pushed model's graph and variables, on every
+# PushedModel it writes (pushed or a duplicate).
+MODEL_FINGERPRINT = 'model_fingerprint'

@@ -5,9 +5,12 @@
   trained_on(store)                     the statistics and raw Examples behind
       the latest pushed model (Pusher <- Trainer <- Transform <- ExampleGen
       -> StatisticsGen)
+  rollout_standing(store, model_id)     where the rollouts of a model's pushes
+      left it (its latest telling RolloutDecision); may_be_baseline: whether
+      that lets it be the Evaluator's baseline (pipeline/serving_baseline.py)
 
-Both take a raw MLMD store (what a TFX resolver strategy is handed) and
-return MLMD artifacts; callers wrap them in TFX types if they need to.
+They take a raw MLMD store (what a TFX resolver strategy is handed); the
+data walks return MLMD artifacts; callers wrap them in TFX types if they need to.
 `latest_passed` and `input_examples_of(..., among=)` are the same choice over
 artifacts already in hand (a resolver's input channels), TFX or MLMD ones.
 """
@@ -175,3 +178,89 @@ def latest_artifact(store, type_name: str, pipeline_name: Optional[str] = None
                    if context else set())
     found = [a for a in found if a.id in in_pipeline]
   return max(found, key=lambda a: (a.create_time_since_epoch, a.id)) if found else None
+
+
+# Event keys along a model's way to serving: the Pusher reads `model` and
+# writes `pushed_model`; a rollout (CanaryRollout, cli.rollout) reads that and
+# writes `rollout_decision`; a sign-off reads the paused decision and writes
+# its outcome under the same key. Keys rather than type names, because they
+# read alike in the local layout and the KFP one (where TFX's types are
+# `tfx.PushedModel` and so on).
+PUSHER_MODEL_KEY = 'model'
+PUSHED_MODEL_KEY = 'pushed_model'
+ROLLOUT_DECISION_KEY = 'rollout_decision'
+PUSHED_MODEL_TYPES = ('PushedModel', 'tfx.PushedModel')  # local, KFP
+# Where a rollout may leave a model that keeps it from being a baseline; see
+# pipeline/serving_baseline.py for the rule behind each decision value.
+NOT_A_BASELINE = (type_names.ROLLED_BACK, type_names.AWAITING_SIGNOFF)
+
+
+def _written_from(store, artifact_ids, input_key: str, output_key: str) -> List[int]:
+  """Ids written under `output_key` by executions that read `artifact_ids` as `input_key`."""
+  if not artifact_ids:
+    return []
+  readers = sorted({e.execution_id for e in store.get_events_by_artifact_ids(sorted(artifact_ids))
+                    if e.type in values.INPUT_EVENTS and values.event_key(e) == input_key})
+  if not readers:
+    return []
+  return sorted({e.artifact_id for e in store.get_events_by_execution_ids(readers)
+                 if e.type in values.OUTPUT_EVENTS and values.event_key(e) == output_key})
+
+
+def _pushes_of_the_same_files(store, push_ids: List[int]) -> List[int]:
+  """`push_ids` and every push with the same model fingerprint.
+
+  A retrained model identical to one pushed before is not pushed again
+  (UniquePusher: duplicate_of_version), so what the rollout of the first
+  push decided is what stands for it too.
+  """
+  prints = {values.property_value(p, type_names.MODEL_FINGERPRINT)
+            for p in (store.get_artifacts_by_id(push_ids) if push_ids else [])} - {None, ''}
+  if not prints:
+    return push_ids
+  same = {p.id for name in PUSHED_MODEL_TYPES for p in _artifacts_by_type(store, name)
+          if values.property_value(p, type_names.MODEL_FINGERPRINT) in prints}
+  return sorted(set(push_ids) | same)
+
+
+def rollout_decisions_of(store, model_id: int) -> List[Artifact]:
+  """The RolloutDecisions about any push of the model (or of the same model
+  files), oldest (lowest id) first: the rollouts of those pushes and the
+  sign-offs that settled them."""
+  pushes = _pushes_of_the_same_files(
+      store, _written_from(store, [model_id], PUSHER_MODEL_KEY, PUSHED_MODEL_KEY))
+  found = set(_written_from(store, pushes, PUSHED_MODEL_KEY, ROLLOUT_DECISION_KEY))
+  frontier = set(found)
+  while frontier:  # a sign-off's outcome is a decision about the same push
+    frontier = set(_written_from(store, frontier, ROLLOUT_DECISION_KEY,
+                                 ROLLOUT_DECISION_KEY)) - found
+    found |= frontier
+  if not found:
+    return []
+  try:
+    type_id = store.get_artifact_type(type_names.ROLLOUT_DECISION).id
+  except Exception:  # pylint: disable=broad-except
+    return []  # never registered: nothing written under that key is a decision
+  return sorted((a for a in store.get_artifacts_by_id(sorted(found)) if a.type_id == type_id),
+                key=lambda a: a.id)
+
+
+def rollout_standing(store, model_id: int) -> Optional[str]:
+  """The latest decision about the model that says where it stands, or None.
+
+  `not_pushed` says nothing about the model (the Pusher did not push it, e.g.
+  because the same model is already under the destination), so an earlier
+  decision stands behind it. A paused decision that a sign-off settled
+  counts as its outcome even where the outcome's own artifact is not linked.
+  """
+  for decision in reversed(rollout_decisions_of(store, model_id)):
+    outcome = (values.property_value(decision, type_names.SIGNOFF_OUTCOME) or
+               values.property_value(decision, type_names.DECISION))
+    if outcome and outcome != type_names.NOT_PUSHED:
+      return str(outcome)
+  return None
+
+
+def may_be_baseline(store, model_id: int) -> bool:
+  """Whether no rollout refused the model or holds it unsettled (NOT_A_BASELINE)."""
+  return rollout_standing(store, model_id) not in NOT_A_BASELINE

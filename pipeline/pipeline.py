@@ -3,10 +3,11 @@
 ExampleGen -> StatisticsGen -> SchemaGen (or the curated schema) ->
 ExampleValidator + DistributionValidator (against the previous good span,
 found in MLMD) -> DataValidationGate -> Transform -> Trainer -> Resolver (last
-blessed model) -> Evaluator -> AutomationPolicy (when the description has an
-`automation` section) -> Pusher (and BulkInferrer, when the description names
-a split or span to score). Every component is driven by the dataset
-description; the gate stops the run before Transform on bad data.
+blessed model no rollout refused) -> Evaluator -> AutomationPolicy (when the
+description has an `automation` section) -> Pusher (and BulkInferrer, when the
+description names a split or span to score) -> CanaryRollout. Every component
+is driven by the dataset description; the gate stops the run before Transform
+on bad data.
 """
 
 from typing import List, Optional
@@ -23,7 +24,6 @@ from tfx.components import StatisticsGen
 from tfx.components import Trainer
 from tfx.components import Transform
 from tfx.dsl.components.common.resolver import Resolver
-from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import bulk_inferrer_pb2
 from tfx.proto import example_gen_pb2
@@ -50,6 +50,7 @@ from models import source
 from pipeline import configs
 from pipeline import eval_config
 from pipeline import previous_span
+from pipeline import serving_baseline
 from validation import drift_config
 
 
@@ -191,9 +192,13 @@ def create_pipeline(
       custom_config=code_config)
   components.append(trainer)
 
-  # The last blessed model is the baseline the candidate must not fall behind.
+  # The baseline the candidate must not fall behind: the latest blessed model
+  # that no rollout refused. Not TFX's LatestBlessedModelStrategy, which
+  # also returns a model whose canary was rolled back, so a broken model a
+  # lax gate blessed became the bar every later candidate cleared. The node
+  # id stays: the Kubeflow compiler and run histories know it.
   model_resolver = Resolver(
-      strategy_class=LatestBlessedModelStrategy,
+      strategy_class=serving_baseline.ServingBaselineStrategy,
       model=Channel(type=standard_artifacts.Model),
       model_blessing=Channel(
           type=standard_artifacts.ModelBlessing)).with_id(

@@ -75,7 +75,9 @@ def _compiled_resolver_tasks(node):
   """The tasks TFX's compiler makes of a resolver node; none if it cannot."""
   from tfx.dsl.components.common import resolver  # pylint: disable=g-import-not-at-top
   strategy = node.exec_properties[resolver.RESOLVER_STRATEGY_CLASS].__name__
-  if strategy == 'LatestBlessedModelStrategy':
+  # The serving baseline runs as TFX's blessed-model strategy on Vertex
+  # (surgery.fall_back_for_vertex).
+  if strategy in ('LatestBlessedModelStrategy', 'ServingBaselineStrategy'):
     return [f'{node.id}-model-blessing-resolver', f'{node.id}-model-resolver']
   if strategy == 'LatestArtifactStrategy':
     return [node.id]

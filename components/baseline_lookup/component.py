@@ -6,9 +6,10 @@
   BlessedModelLookup  inputs   candidate_model (this run's; orders the task
                                after training and keys KFP's cache on it)
                       outputs  model: the latest model the Evaluator blessed
+                               that no rollout refused
 
 A local run answers both with TFX resolvers (pipeline/previous_span.py,
-LatestBlessedModelStrategy), which run inside TFX's orchestrator. The
+pipeline/serving_baseline.py), which run inside TFX's orchestrator. The
 open-source KFP backend runs container tasks only, so there these components
 ask ML Metadata themselves (history.py), with the same answers;
 kubeflow_support/surgery.py puts them in place of the resolvers. An output
@@ -58,7 +59,7 @@ class BlessedModelLookupSpec(ComponentSpec):
 
 
 class BlessedModelLookup(base_component.BaseComponent):
-  """The latest blessed model of the pipeline, found in ML Metadata."""
+  """The latest blessed model of the pipeline no rollout refused, found in ML Metadata."""
 
   SPEC_CLASS = BlessedModelLookupSpec
   EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.BlessedModelExecutor)

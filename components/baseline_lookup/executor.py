@@ -98,10 +98,10 @@ class PreviousSpanExecutor(base_executor.BaseExecutor):
 
 
 class BlessedModelExecutor(base_executor.BaseExecutor):
-  """The latest model the Evaluator blessed in this pipeline."""
+  """The latest model the Evaluator blessed in this pipeline that no rollout refused."""
 
   def Do(self, input_dict: Dict[str, List[types.Artifact]],
          output_dict: Dict[str, List[types.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
-    found = history.latest_blessed_model(_open_store(), exec_properties[PIPELINE_NAME])
+    found = history.baseline_model(_open_store(), exec_properties[PIPELINE_NAME])
     publish(artifact_utils.get_single_instance(output_dict[BASELINE_MODEL_KEY]), found)

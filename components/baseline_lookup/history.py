@@ -2,14 +2,18 @@
 
   previous_span(store, pipeline, span)  -> the statistics and examples of the
       latest span below `span` that the data gate passed
-  latest_blessed_model(store, pipeline) -> the latest model the Evaluator blessed
+  baseline_model(store, pipeline)       -> the latest model the Evaluator
+      blessed that no rollout refused
 
 They give the answers TFX's resolvers give in a local run
-(pipeline/previous_span.PreviousSpanStrategy, LatestBlessedModelStrategy),
-found by lineage instead of by ids stored in properties: a passed
-DataValidationVerdict's execution read the span's `statistics` and
-`examples`; a blessed ModelBlessing's execution read the `model`. That reads
-the same in both layouts a store may have:
+(pipeline/previous_span.PreviousSpanStrategy,
+pipeline/serving_baseline.ServingBaselineStrategy), found by lineage instead
+of by ids stored in properties: a passed DataValidationVerdict's execution
+read the span's `statistics` and `examples`; a blessed ModelBlessing's
+execution read the `model`; the model's pushes lead to the RolloutDecisions
+about it (metadata/walks.py `may_be_baseline`, the walk the local strategy
+takes too, by event keys). That reads the same in both layouts a store may
+have:
 
   local (TFX's launcher)            Kubeflow Pipelines (the KFP launcher)
   context type `pipeline`           context type `system.Pipeline`
@@ -28,6 +32,7 @@ from ml_metadata import errors
 from ml_metadata.proto import metadata_store_pb2
 
 from metadata import artifacts
+from metadata import walks
 
 PIPELINE_CONTEXT_TYPES = ('pipeline', 'system.Pipeline')
 # TFX's own artifact types are named by TYPE_NAME locally and by schema title on KFP.
@@ -149,12 +154,15 @@ def previous_span(store, pipeline_name: str, span: int
   return _found(known[statistics_id]), _found(known[examples_id])
 
 
-def latest_blessed_model(store, pipeline_name: str) -> Optional[Found]:
-  """The blessed model with the highest id (the latest); None if none was blessed."""
+def baseline_model(store, pipeline_name: str) -> Optional[Found]:
+  """The blessed model with the highest id (the latest) that no rollout refused
+  or holds awaiting sign-off; None if there is none (the rule and its reasons:
+  pipeline/serving_baseline.py)."""
   blessings = [b for b in _pipeline_artifacts(store, pipeline_name, 'ModelBlessing')
                if number(b, BLESSED) == 1]
-  model_ids = [read[MODEL_KEY] for read in
-               (_inputs_of_producer(store, b.id) for b in blessings) if MODEL_KEY in read]
-  if not model_ids:
-    return None
-  return _found(_by_id(store, [max(model_ids)])[max(model_ids)])
+  model_ids = {read[MODEL_KEY] for read in
+               (_inputs_of_producer(store, b.id) for b in blessings) if MODEL_KEY in read}
+  for model_id in sorted(model_ids, reverse=True):
+    if walks.may_be_baseline(store, model_id):
+      return _found(_by_id(store, [model_id])[model_id])
+  return None
