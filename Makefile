@@ -22,7 +22,9 @@ test: setup
 	@bash scripts/install_test_tools.sh
 	TF_USE_LEGACY_KERAS=1 $(PY) -m pytest $(PYTEST_ARGS)
 
-# LOOP_ARGS: e.g. --rows 2000 --small for a quick run; --overwrite starts over.
+# LOOP_ARGS: the configuration tests/loop_e2e_test.py checks and the README's
+# table comes from; e.g. LOOP_ARGS="--rows 5000 --epochs 20" for a larger world.
+LOOP_ARGS ?= --rows 3000 --small
 loop: setup
 	@bash scripts/install_test_tools.sh
 	TF_USE_LEGACY_KERAS=1 $(PY) -m cli.loop --overwrite $(LOOP_ARGS)

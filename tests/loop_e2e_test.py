@@ -17,6 +17,7 @@ import pytest
 
 from loop import plan
 from metadata import store as mlmd
+from metadata import values
 from pipeline import configs
 from testing import browser
 from testing import written_files
@@ -85,6 +86,27 @@ def test_the_broken_candidate_is_rolled_back_at_the_first_canary_step(loop):
   assert any(x.startswith('rollback reason:') for x in month['lineage'])
   # Stable kept serving the next period, not the broken candidate.
   assert list(_month(loop, 5)['live']) == list(month['live'])
+
+
+def _evaluator_inputs(store, month):
+  """The Evaluator's input artifact ids by key, for the month's ModelBlessing."""
+  [blessing] = [int(x.rsplit(' ', 1)[1]) for x in month['lineage']
+                if x.startswith('ModelBlessing artifact')]
+  evaluator = store.producer(blessing)
+  found = {}
+  for event in store.inputs(evaluator.id):
+    found.setdefault(values.event_key(event), []).append(event.artifact_id)
+  return found
+
+
+def test_the_candidate_after_a_rollback_is_compared_with_the_model_that_serves(loop):
+  """Month 4's broken model was blessed by its lax gate but rolled back: it
+  is not the bar month 5's candidate must clear; month 2's serving model is."""
+  store = _store(loop)
+  serving = _evaluator_inputs(store, _month(loop, 2))['model']
+  broken = _evaluator_inputs(store, _month(loop, 4))['model']
+  assert _evaluator_inputs(store, _month(loop, 4))['baseline_model'] == serving
+  assert _evaluator_inputs(store, _month(loop, 5))['baseline_model'] == serving != broken
 
 
 def test_concept_drift_raises_the_alarm_and_the_harvested_span_restores_quality(loop):
