@@ -4,7 +4,6 @@ import json
 import os
 
 import pytest
-from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from cli import labels as labels_cli
@@ -13,6 +12,7 @@ from feedback import join
 from feedback import labels
 from feedback import quality
 from feedback import record
+from metadata import connection
 
 
 def test_wilson_interval_matches_the_closed_form():
@@ -94,10 +94,7 @@ def test_prometheus_export_has_bounded_labels_and_the_gates(log_dir, labels_csv,
 
 
 def _store_with_push(path, version):
-  config = metadata_store_pb2.ConnectionConfig()
-  config.sqlite.filename_uri = path
-  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-  store = metadata_store.MetadataStore(config)
+  store = connection.create_sqlite_store(path)
   type_id = store.put_artifact_type(metadata_store_pb2.ArtifactType(name='PushedModel'))
   pushed = metadata_store_pb2.Artifact(type_id=type_id, uri='/p')
   pushed.custom_properties['pushed_version'].string_value = version

@@ -14,8 +14,8 @@ from typing import Any, Dict, List, Tuple
 
 import yaml
 from google.protobuf import json_format
-from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
+from metadata import connection
 
 PIPELINE_CONTEXT = 'system.Pipeline'
 RUN_CONTEXT = 'system.PipelineRun'
@@ -78,11 +78,7 @@ class KfpMetadata:
 
   def __init__(self, path: str):
     self.path = path
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = path
-    config.sqlite.connection_mode = (
-        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE)
-    self.store = metadata_store.MetadataStore(config)
+    self.store = connection.create_sqlite_store(path)
     self._lock = threading.RLock()
 
   def _type_id(self, kind: str, name: str) -> int:

@@ -65,5 +65,14 @@ def open_store(target: str, writable: bool = False) -> metadata_store.MetadataSt
   return metadata_store.MetadataStore(connection_config(target, writable))
 
 
+def create_sqlite_store(path: str) -> metadata_store.MetadataStore:
+  """A SQLite store at `path`, created when missing: for what writes a store
+  of its own from nothing (the KFP stand-in's metadata, tests' histories)."""
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = str(path)
+  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+  return metadata_store.MetadataStore(config)
+
+
 def is_local_file(target: str) -> bool:
   return parse.urlparse(str(target)).scheme in ('', 'sqlite')

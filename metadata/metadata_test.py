@@ -1,7 +1,6 @@
 """The MLMD access layer on a small hand-built store: opening, values, walks."""
 
 import pytest
-from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from metadata import type_names
@@ -63,10 +62,7 @@ class _Store:
   """A writable store with TFX-shaped types, for the walks."""
 
   def __init__(self, path):
-    config = pb.ConnectionConfig()
-    config.sqlite.filename_uri = path
-    config.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    self.store = metadata_store.MetadataStore(config)
+    self.store = connection.create_sqlite_store(path)
     self.types = {}
 
   def _type(self, name, kind):

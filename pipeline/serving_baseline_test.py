@@ -1,6 +1,5 @@
 """ServingBaselineStrategy: the latest blessed model that no rollout refused."""
 
-from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 import pytest
 from tfx.components.evaluator import constants as evaluator_constants
@@ -18,6 +17,7 @@ from pipeline import serving_baseline
 from rollout import config as rollout_config
 from rollout import signoff_decision
 from rollout import signoff_record
+from metadata import connection
 
 
 @pytest.fixture
@@ -31,11 +31,7 @@ class History:
 
   def __init__(self, path):
     self.path = path
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = path
-    config.sqlite.connection_mode = (
-        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE)
-    self.store = metadata_store.MetadataStore(config)
+    self.store = connection.create_sqlite_store(path)
     # As TFX's launcher records it; the sign-off joins the paused rollout's contexts.
     context_type = self.store.put_context_type(metadata_store_pb2.ContextType(name='pipeline'))
     [context_id] = self.store.put_contexts([metadata_store_pb2.Context(

@@ -17,7 +17,6 @@ import subprocess
 import time
 
 import pytest
-from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from pipeline import configs
@@ -31,6 +30,7 @@ from metadata import values
 from provenance import record
 from provenance import report
 from metadata import type_names
+from metadata import connection
 
 PIPELINE = 'fake'
 TFX = 'tfx.components.'
@@ -51,10 +51,7 @@ class FakeStore:
 
   def __init__(self, path):
     self.path = path
-    config = pb.ConnectionConfig()
-    config.sqlite.filename_uri = path
-    config.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    self.store = metadata_store.MetadataStore(config)
+    self.store = connection.create_sqlite_store(path)
     self.pipeline = self._context('pipeline', PIPELINE)
     self.ids = {}
 
