@@ -87,12 +87,15 @@ def rows(spec, schema: schema_pb2.Schema,
           _panel('Records per window', [(queries.window_records(m), per_version)]),
       ]),
       (LIVE_QUALITY_ROW, [
-          _panel('Live accuracy, upper end of the 95% interval',
-                 [(queries.live_accuracy_high(m), per_version),
+          _panel('Live accuracy and the upper end of its 95% interval',
+                 [(queries.live_accuracy(m), per_version),
+                  (queries.live_accuracy_high(m), 'upper end v{{version}}'),
                   (queries.offline_accuracy(m), 'offline v{{version}}'),
                   (queries.live_quality_threshold(m, 'min_accuracy'), 'blessing floor')],
-                 'percentunit', None, 'Alerts ModelLiveAccuracyBelowFloor and '
-                 'ModelLiveAccuracyBelowOffline: python -m cli.labels --textfile'),
+                 'percentunit', None, 'Alerts ModelLiveAccuracyBelowFloor (upper end below '
+                 'the floor) and ModelLiveAccuracyBelowOffline (live below offline by more '
+                 'than the margin, z > 1.96 given both sample sizes): python -m cli.labels '
+                 '--textfile'),
           _panel('Live rare-class recall, upper end of the 95% interval',
                  [(queries.live_rare_class_recall_high(m), per_version),
                   (queries.live_quality_threshold(m, 'min_rare_class_recall'),
