@@ -51,7 +51,9 @@ PLOTS = ('CalibrationPlot', 'MultiClassConfusionMatrixPlot')
 
 def _drop_metrics(config, names):
   for spec in config.metrics_specs:
-    keep = [m for m in spec.metrics if m.class_name not in names]
+    # Our faster classes (pipeline/eval_metrics.py) stand for TFMA's.
+    keep = [m for m in spec.metrics if m.class_name not in names
+            and m.class_name.replace('Fast', '', 1) not in names]
     del spec.metrics[:]
     spec.metrics.extend(keep)
 

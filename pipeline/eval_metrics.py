@@ -24,6 +24,7 @@ FairnessIndicators) before MetricConfig.module, so a same-named class here
 would never run.
 """
 
+import copy
 import threading
 from typing import Any, Dict, List, Tuple
 
@@ -33,12 +34,83 @@ import tensorflow_model_analysis as tfma
 from fairness_indicators import fairness_indicators_metrics
 from tensorflow_model_analysis.contrib.aggregates import binary_confusion_matrices as bcm
 from tensorflow_model_analysis.metrics import binary_confusion_matrices
+from tensorflow_model_analysis.metrics import calibration
+from tensorflow_model_analysis.metrics import calibration_histogram
 from tensorflow_model_analysis.metrics import metric_types
 from tensorflow_model_analysis.metrics import metric_util
+from tensorflow_model_analysis.metrics import multi_class_confusion_matrix_metrics
 
 # Examples buffered per accumulator before they are counted.
 _FLUSH_EVERY = 1024
-_LAST_EXTRACTED = threading.local()
+
+
+class _LastElement(threading.local):
+  """The element last extracted and its values per extraction setting (per thread)."""
+
+  def __init__(self):
+    super().__init__()
+    # The element itself is held, so its id cannot be reused while cached.
+    self.element = None
+    self.values: Dict[Any, list] = {}
+
+
+_LAST = _LastElement()
+
+
+def _hashable(value) -> Any:
+  if hasattr(value, 'SerializeToString'):  # eval_config
+    return ('proto', type(value).__name__, value.SerializeToString(deterministic=True))
+  if isinstance(value, dict):  # class_weights
+    return ('dict', tuple(sorted(value.items())))
+  return value
+
+
+class Extraction:
+  """One way of extracting (label, prediction, weight): function, its arguments, a conversion.
+
+  Its key, by value, is computed once: a combiner extracts with the same
+  settings for every element.
+  """
+
+  def __init__(self, function, kwargs: Dict[str, Any], convert):
+    self.function, self.kwargs, self.convert = function, kwargs, convert
+    self.key = (function, convert) + tuple(
+        (k, _hashable(v)) for k, v in sorted(kwargs.items()))
+
+
+def extracted(element, extraction: Extraction) -> list:
+  """extraction.convert(label, prediction, weight) of what it yields for element, cached.
+
+  TFMA's evaluator computes each example's StandardMetricInputs once, fans
+  the same object out to every slice the example is in, and calls every
+  combiner on it in turn, before the next example: each combiner's
+  to_label_prediction_example_weight (class binarization, lookups) would
+  redo the same extraction per slice and per metric. Cached for the last
+  element, per setting: once per example and class.
+  """
+  last = _LAST
+  if last.element is not element:
+    last.element, last.values = element, {}
+  values = last.values.get(extraction.key)
+  if values is None:
+    convert = extraction.convert
+    values = [convert(*v) for v in extraction.function(element, **extraction.kwargs)]
+    last.values[extraction.key] = values
+  return values
+
+
+def _scalars(label, prediction, weight) -> Tuple[float, float, float]:
+  return (metric_util.safe_to_scalar(label), metric_util.safe_to_scalar(prediction),
+          metric_util.safe_to_scalar(weight))
+
+
+def _floats(label, prediction, weight) -> Tuple[float, float, float]:
+  # As TFMA's calibration histogram converts them.
+  return float(label), float(prediction), float(weight)
+
+
+def _as_yielded(*values) -> tuple:
+  return values
 
 
 class SparseCategoricalAccuracy(tf.keras.metrics.SparseCategoricalAccuracy):
@@ -70,38 +142,19 @@ class FastMatrices(binary_confusion_matrices._BinaryConfusionMatrixCombiner):  #
     # pylint: disable=protected-access
     self._thresholds = np.asarray(original._binary_confusion_matrices._thresholds, float)
     self._fractional = original._enable_fractional_labels
+    # (label, prediction, weight) of one element, as TFMA's combiner extracts them.
+    self._extraction = Extraction(self._extract_label_prediction_and_weight, dict(
+        eval_config=self._eval_config, model_name=self._key.model_name,
+        output_name=self._key.output_name, sub_key=self._key.sub_key,
+        fractional_labels=self._enable_fractional_labels, flatten=True,
+        aggregation_type=self._aggregation_type, class_weights=self._class_weights,
+        example_weighted=self._example_weighted), _scalars)
 
   def create_accumulator(self) -> _Counts:
     return _Counts(len(self._thresholds))
 
-  def _extract(self, element) -> List[Tuple[float, float, float]]:
-    """(label, prediction, weight) of one element, as TFMA's combiner extracts them.
-
-    Precision's and Fairness Indicators' matrices of one class extract the
-    same values from the same element one after the other: the last
-    element's values are kept (per thread: Beam runs bundles in threads).
-    """
-    settings = (self._extract_label_prediction_and_weight, self._key.model_name,
-                self._key.output_name, self._key.sub_key, self._enable_fractional_labels,
-                self._aggregation_type, repr(self._class_weights), self._example_weighted)
-    last = getattr(_LAST_EXTRACTED, 'value', None)
-    if last is not None and last[0] is element and last[1] == settings:
-      return last[2]
-    values = [(metric_util.safe_to_scalar(label), metric_util.safe_to_scalar(prediction),
-               metric_util.safe_to_scalar(weight))
-              for label, prediction, weight in self._extract_label_prediction_and_weight(
-                  element, eval_config=self._eval_config, model_name=self._key.model_name,
-                  output_name=self._key.output_name, sub_key=self._key.sub_key,
-                  fractional_labels=self._enable_fractional_labels, flatten=True,
-                  aggregation_type=self._aggregation_type,
-                  class_weights=self._class_weights,
-                  example_weighted=self._example_weighted)]
-    # The element itself is held, so its id cannot be reused while cached.
-    _LAST_EXTRACTED.value = (element, settings, values)
-    return values
-
   def add_input(self, accumulator: _Counts, element) -> _Counts:
-    for label, prediction, weight in self._extract(element):
+    for label, prediction, weight in extracted(element, self._extraction):
       accumulator.labels.append(label)
       accumulator.predictions.append(prediction)
       accumulator.weights.append(weight)
@@ -150,17 +203,95 @@ class FastMatrices(binary_confusion_matrices._BinaryConfusionMatrixCombiner):  #
         for t, row in zip(self._thresholds, accumulator.matrix)}}
 
 
+class FastHistogram(calibration_histogram._CalibrationHistogramCombiner):  # pylint: disable=protected-access
+  """TFMA's calibration histogram (AUC, CalibrationPlot), on cached extractions."""
+
+  def __init__(self, original: Any):
+    self.__dict__.update(original.__dict__)
+    self._extraction = Extraction(metric_util.to_label_prediction_example_weight, dict(
+        eval_config=self._eval_config, model_name=self._key.model_name,
+        output_name=self._key.output_name, sub_key=self._key.sub_key,
+        fractional_labels=self._fractional_labels, flatten=True,
+        aggregation_type=self._aggregation_type, class_weights=self._class_weights,
+        example_weighted=self._example_weighted), _floats)
+
+  def add_input(self, accumulator, element):
+    # TFMA's add_input (calibration_histogram.py), the same arithmetic in the same order.
+    for label, prediction, weight in extracted(element, self._extraction):
+      index = self._bucket_index(prediction if self._prediction_based_bucketing else label)
+      bucket = accumulator.get(index)
+      if bucket is None:
+        accumulator[index] = calibration_histogram.Bucket(
+            index, label * weight, prediction * weight, weight)
+      else:
+        bucket.weighted_labels += label * weight
+        bucket.weighted_predictions += prediction * weight
+        bucket.weighted_examples += weight
+    return accumulator
+
+
+class FastCalibrationTotals(calibration._WeightedLabelsPredictionsExamplesCombiner):  # pylint: disable=protected-access
+  """TFMA's weighted label/prediction/example totals (Calibration), on cached extractions."""
+
+  def __init__(self, original: Any):
+    self.__dict__.update(original.__dict__)
+    self._extraction = Extraction(metric_util.to_label_prediction_example_weight, dict(
+        eval_config=self._eval_config, model_name=self._key.model_name,
+        output_name=self._key.output_name, sub_key=self._key.sub_key,
+        aggregation_type=self._aggregation_type, class_weights=self._class_weights,
+        example_weighted=self._example_weighted, allow_none=True), _as_yielded)
+
+  def add_input(self, accumulator, element):
+    # TFMA's add_input (calibration.py) without top_k, which _fast leaves to TFMA.
+    for label, prediction, weight in extracted(element, self._extraction):
+      weight = float(weight)
+      accumulator.total_weighted_examples += weight
+      if label is not None and len(label):
+        accumulator.total_weighted_labels += float(label) * weight
+      if prediction is not None and len(label):
+        accumulator.total_weighted_predictions += float(prediction) * weight
+    return accumulator
+
+
+class _CachedExtraction:
+  """An extract_label_prediction_and_weight function, its results cached per element."""
+
+  def __init__(self, function):
+    self._function = function
+    self._extractions: Dict[tuple, Extraction] = {}
+
+  def __call__(self, element, **kwargs):
+    # Called with the same arguments for every element (one combiner's settings).
+    extraction = self._extractions.get(tuple(kwargs))
+    if extraction is None or extraction.kwargs != kwargs:
+      extraction = Extraction(self._function, kwargs, _as_yielded)
+      self._extractions[tuple(kwargs)] = extraction
+    return iter(extracted(element, extraction))
+
+
 def _fast(computations):
-  """The computations, TFMA's id-free explicit-threshold matrices counted by FastMatrices."""
+  """The computations, TFMA's per-example combiners replaced by the ones above."""
   out = []
   for computation in computations:
     combiner = getattr(computation, 'combiner', None)
-    # pylint: disable=protected-access
-    if (type(combiner) is binary_confusion_matrices._BinaryConfusionMatrixCombiner  # pylint: disable=unidiomatic-typecheck
-        and not combiner._example_id_key):
+    kind = type(combiner)
+    fast = None
+    # pylint: disable=protected-access,unidiomatic-typecheck
+    if kind is binary_confusion_matrices._BinaryConfusionMatrixCombiner:
+      if not combiner._example_id_key:
+        fast = FastMatrices(combiner)
+    elif kind is calibration_histogram._CalibrationHistogramCombiner:
+      fast = FastHistogram(combiner)
+    elif kind is calibration._WeightedLabelsPredictionsExamplesCombiner:
+      if not (combiner._key.sub_key and combiner._key.sub_key.top_k is not None):
+        fast = FastCalibrationTotals(combiner)
+    elif kind is multi_class_confusion_matrix_metrics._MultiClassConfusionMatrixCombiner:
+      fast = copy.copy(combiner)
+      fast._extract_label_prediction_and_weight = _CachedExtraction(
+          combiner._extract_label_prediction_and_weight)
+    if fast is not None:
       computation = metric_types.MetricComputation(
-          keys=computation.keys, preprocessors=computation.preprocessors,
-          combiner=FastMatrices(combiner))
+          keys=computation.keys, preprocessors=computation.preprocessors, combiner=fast)
     out.append(computation)
   return out
 
@@ -188,6 +319,34 @@ class FastF1Score(tfma.metrics.F1Score):
 
 class FastFairnessIndicators(fairness_indicators_metrics.FairnessIndicators):
   """Fairness Indicators' rates; their matrices counted by FastMatrices."""
+
+  def computations(self, *args, **kwargs):
+    return _fast(super().computations(*args, **kwargs))
+
+
+class FastAUC(tfma.metrics.AUC):
+  """TFMA's AUC; its calibration histogram on cached extractions."""
+
+  def computations(self, *args, **kwargs):
+    return _fast(super().computations(*args, **kwargs))
+
+
+class FastCalibration(tfma.metrics.Calibration):
+  """TFMA's Calibration; its totals on cached extractions."""
+
+  def computations(self, *args, **kwargs):
+    return _fast(super().computations(*args, **kwargs))
+
+
+class FastCalibrationPlot(tfma.metrics.CalibrationPlot):
+  """TFMA's CalibrationPlot; its histogram on cached extractions."""
+
+  def computations(self, *args, **kwargs):
+    return _fast(super().computations(*args, **kwargs))
+
+
+class FastMultiClassConfusionMatrixPlot(tfma.metrics.MultiClassConfusionMatrixPlot):
+  """TFMA's MultiClassConfusionMatrixPlot; its combiner on cached extractions."""
 
   def computations(self, *args, **kwargs):
     return _fast(super().computations(*args, **kwargs))

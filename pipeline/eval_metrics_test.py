@@ -104,3 +104,68 @@ def test_no_examples_at_all_gives_tfmas_values(tfma_metric, ours):
   assert expected and set(found) == set(expected)
   for key, value in expected.items():
     assert found[key] == pytest.approx(value, nan_ok=True), key
+
+
+@pytest.mark.parametrize('tfma_metric, ours', [
+    (tfma.metrics.AUC(num_thresholds=1000), eval_metrics.FastAUC(num_thresholds=1000)),
+    (tfma.metrics.Calibration(), eval_metrics.FastCalibration()),
+    (tfma.metrics.CalibrationPlot(num_buckets=20), eval_metrics.FastCalibrationPlot(num_buckets=20)),
+    (tfma.metrics.MultiClassConfusionMatrixPlot(),
+     eval_metrics.FastMultiClassConfusionMatrixPlot()),
+])
+def test_cached_extraction_gives_tfmas_exact_values(tfma_metric, ours):
+  # The same arithmetic in the same order as TFMA's combiners: equal, not close.
+  inputs = _inputs()
+  expected = _evaluate(tfma_metric, inputs)
+  found = _evaluate(ours, inputs)
+  assert expected and found == expected
+
+
+def test_every_per_example_combiner_is_replaced():
+  for metric in (eval_metrics.FastAUC(), eval_metrics.FastCalibration(),
+                 eval_metrics.FastCalibrationPlot(),
+                 eval_metrics.FastMultiClassConfusionMatrixPlot()):
+    computations = metric.computations(
+        sub_keys=[metric_types.SubKey(class_id=1)], example_weighted=False)
+    for c in computations:
+      if isinstance(c, metric_types.MetricComputation):
+        assert type(c.combiner).__module__ == 'pipeline.eval_metrics' or isinstance(
+            c.combiner._extract_label_prediction_and_weight,  # pylint: disable=protected-access
+            eval_metrics._CachedExtraction), (metric, c.combiner)  # pylint: disable=protected-access
+
+
+def _comparable(output):
+  # Calibration's totals are a __slots__ object without equality.
+  return {k: tuple(getattr(v, n) for n in v.__slots__) if hasattr(v, '__slots__') else v
+          for k, v in output.items()}
+
+
+def test_one_element_through_every_combiner_and_slice_in_turn():
+  # As TFMA's evaluator calls them: the same element object to every combiner of
+  # every slice it is in, before the next element. Each combiner must see its
+  # own class's values however the cache was filled.
+  inputs = _inputs(seed=5, count=400)
+  combiners = []
+  for metric, class_id in ((eval_metrics.FastAUC(num_thresholds=50), 0),
+                           (eval_metrics.FastCalibration(), 2),
+                           (eval_metrics.FastCalibrationPlot(num_buckets=10), 1),
+                           (eval_metrics.FastPrecision(), 2),
+                           (eval_metrics.FastMultiClassConfusionMatrixPlot(), None)):
+    sub_keys = [metric_types.SubKey(class_id=class_id)] if class_id is not None else None
+    for c in metric.computations(sub_keys=sub_keys, example_weighted=False):
+      if isinstance(c, metric_types.MetricComputation):
+        combiners.append(c.combiner)
+  slices = 3
+  accumulators = [[c.create_accumulator() for c in combiners] for _ in range(slices)]
+  for element in inputs:
+    for s in range(slices):
+      accumulators[s] = [c.add_input(a, element) for c, a in zip(combiners, accumulators[s])]
+  for i, combiner in enumerate(combiners):
+    alone = combiner.create_accumulator()
+    for element in inputs:
+      alone = combiner.add_input(alone, element)
+    for s in range(slices):
+      assert (_comparable(combiner.extract_output(accumulators[s][i])) ==
+              _comparable(combiner.extract_output(alone)))
+  calibration_totals = [a for a in accumulators[0] if hasattr(a, 'total_weighted_labels')]
+  assert calibration_totals[0].total_weighted_examples == len(inputs)
