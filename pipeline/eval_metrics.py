@@ -25,7 +25,6 @@ would never run.
 """
 
 import copy
-import threading
 from typing import Any, Dict, List, Tuple
 
 import numpy as np
@@ -40,77 +39,11 @@ from tensorflow_model_analysis.metrics import metric_types
 from tensorflow_model_analysis.metrics import metric_util
 from tensorflow_model_analysis.metrics import multi_class_confusion_matrix_metrics
 
+from pipeline import eval_extraction
+from pipeline import eval_histogram
+
 # Examples buffered per accumulator before they are counted.
 _FLUSH_EVERY = 1024
-
-
-class _LastElement(threading.local):
-  """The element last extracted and its values per extraction setting (per thread)."""
-
-  def __init__(self):
-    super().__init__()
-    # The element itself is held, so its id cannot be reused while cached.
-    self.element = None
-    self.values: Dict[Any, list] = {}
-
-
-_LAST = _LastElement()
-
-
-def _hashable(value) -> Any:
-  if hasattr(value, 'SerializeToString'):  # eval_config
-    return ('proto', type(value).__name__, value.SerializeToString(deterministic=True))
-  if isinstance(value, dict):  # class_weights
-    return ('dict', tuple(sorted(value.items())))
-  return value
-
-
-class Extraction:
-  """One way of extracting (label, prediction, weight): function, its arguments, a conversion.
-
-  Its key, by value, is computed once: a combiner extracts with the same
-  settings for every element.
-  """
-
-  def __init__(self, function, kwargs: Dict[str, Any], convert):
-    self.function, self.kwargs, self.convert = function, kwargs, convert
-    self.key = (function, convert) + tuple(
-        (k, _hashable(v)) for k, v in sorted(kwargs.items()))
-
-
-def extracted(element, extraction: Extraction) -> list:
-  """extraction.convert(label, prediction, weight) of what it yields for element, cached.
-
-  TFMA's evaluator computes each example's StandardMetricInputs once, fans
-  the same object out to every slice the example is in, and calls every
-  combiner on it in turn, before the next example: each combiner's
-  to_label_prediction_example_weight (class binarization, lookups) would
-  redo the same extraction per slice and per metric. Cached for the last
-  element, per setting: once per example and class.
-  """
-  last = _LAST
-  if last.element is not element:
-    last.element, last.values = element, {}
-  values = last.values.get(extraction.key)
-  if values is None:
-    convert = extraction.convert
-    values = [convert(*v) for v in extraction.function(element, **extraction.kwargs)]
-    last.values[extraction.key] = values
-  return values
-
-
-def _scalars(label, prediction, weight) -> Tuple[float, float, float]:
-  return (metric_util.safe_to_scalar(label), metric_util.safe_to_scalar(prediction),
-          metric_util.safe_to_scalar(weight))
-
-
-def _floats(label, prediction, weight) -> Tuple[float, float, float]:
-  # As TFMA's calibration histogram converts them.
-  return float(label), float(prediction), float(weight)
-
-
-def _as_yielded(*values) -> tuple:
-  return values
 
 
 class SparseCategoricalAccuracy(tf.keras.metrics.SparseCategoricalAccuracy):
@@ -143,18 +76,18 @@ class FastMatrices(binary_confusion_matrices._BinaryConfusionMatrixCombiner):  #
     self._thresholds = np.asarray(original._binary_confusion_matrices._thresholds, float)
     self._fractional = original._enable_fractional_labels
     # (label, prediction, weight) of one element, as TFMA's combiner extracts them.
-    self._extraction = Extraction(self._extract_label_prediction_and_weight, dict(
+    self._extraction = eval_extraction.Extraction(self._extract_label_prediction_and_weight, dict(
         eval_config=self._eval_config, model_name=self._key.model_name,
         output_name=self._key.output_name, sub_key=self._key.sub_key,
         fractional_labels=self._enable_fractional_labels, flatten=True,
         aggregation_type=self._aggregation_type, class_weights=self._class_weights,
-        example_weighted=self._example_weighted), _scalars)
+        example_weighted=self._example_weighted), eval_extraction.scalars)
 
   def create_accumulator(self) -> _Counts:
     return _Counts(len(self._thresholds))
 
   def add_input(self, accumulator: _Counts, element) -> _Counts:
-    for label, prediction, weight in extracted(element, self._extraction):
+    for label, prediction, weight in eval_extraction.extracted(element, self._extraction):
       accumulator.labels.append(label)
       accumulator.predictions.append(prediction)
       accumulator.weights.append(weight)
@@ -203,47 +136,20 @@ class FastMatrices(binary_confusion_matrices._BinaryConfusionMatrixCombiner):  #
         for t, row in zip(self._thresholds, accumulator.matrix)}}
 
 
-class FastHistogram(calibration_histogram._CalibrationHistogramCombiner):  # pylint: disable=protected-access
-  """TFMA's calibration histogram (AUC, CalibrationPlot), on cached extractions."""
-
-  def __init__(self, original: Any):
-    self.__dict__.update(original.__dict__)
-    self._extraction = Extraction(metric_util.to_label_prediction_example_weight, dict(
-        eval_config=self._eval_config, model_name=self._key.model_name,
-        output_name=self._key.output_name, sub_key=self._key.sub_key,
-        fractional_labels=self._fractional_labels, flatten=True,
-        aggregation_type=self._aggregation_type, class_weights=self._class_weights,
-        example_weighted=self._example_weighted), _floats)
-
-  def add_input(self, accumulator, element):
-    # TFMA's add_input (calibration_histogram.py), the same arithmetic in the same order.
-    for label, prediction, weight in extracted(element, self._extraction):
-      index = self._bucket_index(prediction if self._prediction_based_bucketing else label)
-      bucket = accumulator.get(index)
-      if bucket is None:
-        accumulator[index] = calibration_histogram.Bucket(
-            index, label * weight, prediction * weight, weight)
-      else:
-        bucket.weighted_labels += label * weight
-        bucket.weighted_predictions += prediction * weight
-        bucket.weighted_examples += weight
-    return accumulator
-
-
 class FastCalibrationTotals(calibration._WeightedLabelsPredictionsExamplesCombiner):  # pylint: disable=protected-access
   """TFMA's weighted label/prediction/example totals (Calibration), on cached extractions."""
 
   def __init__(self, original: Any):
     self.__dict__.update(original.__dict__)
-    self._extraction = Extraction(metric_util.to_label_prediction_example_weight, dict(
+    self._extraction = eval_extraction.Extraction(metric_util.to_label_prediction_example_weight, dict(
         eval_config=self._eval_config, model_name=self._key.model_name,
         output_name=self._key.output_name, sub_key=self._key.sub_key,
         aggregation_type=self._aggregation_type, class_weights=self._class_weights,
-        example_weighted=self._example_weighted, allow_none=True), _as_yielded)
+        example_weighted=self._example_weighted, allow_none=True), eval_extraction.as_yielded)
 
   def add_input(self, accumulator, element):
     # TFMA's add_input (calibration.py) without top_k, which _fast leaves to TFMA.
-    for label, prediction, weight in extracted(element, self._extraction):
+    for label, prediction, weight in eval_extraction.extracted(element, self._extraction):
       weight = float(weight)
       accumulator.total_weighted_examples += weight
       if label is not None and len(label):
@@ -258,15 +164,15 @@ class _CachedExtraction:
 
   def __init__(self, function):
     self._function = function
-    self._extractions: Dict[tuple, Extraction] = {}
+    self._extractions: Dict[tuple, eval_extraction.Extraction] = {}
 
   def __call__(self, element, **kwargs):
     # Called with the same arguments for every element (one combiner's settings).
     extraction = self._extractions.get(tuple(kwargs))
     if extraction is None or extraction.kwargs != kwargs:
-      extraction = Extraction(self._function, kwargs, _as_yielded)
+      extraction = eval_extraction.Extraction(self._function, kwargs, eval_extraction.as_yielded)
       self._extractions[tuple(kwargs)] = extraction
-    return iter(extracted(element, extraction))
+    return iter(eval_extraction.extracted(element, extraction))
 
 
 def _fast(computations):
@@ -281,7 +187,7 @@ def _fast(computations):
       if not combiner._example_id_key:
         fast = FastMatrices(combiner)
     elif kind is calibration_histogram._CalibrationHistogramCombiner:
-      fast = FastHistogram(combiner)
+      fast = eval_histogram.FastHistogram(combiner)
     elif kind is calibration._WeightedLabelsPredictionsExamplesCombiner:
       if not (combiner._key.sub_key and combiner._key.sub_key.top_k is not None):
         fast = FastCalibrationTotals(combiner)
