@@ -18,9 +18,9 @@ import tensorflow_model_analysis as tfma
 
 import description
 
-ACCURACY = 'SparseCategoricalAccuracy'
+ACCURACY = 'FastSparseCategoricalAccuracy'
 # Same metrics, same names, computed faster (pipeline/eval_metrics.py): Keras'
-# accuracy without AutoGraph; precision, recall, F1 and Fairness Indicators
+# sparse categorical accuracy counted by a TFMA combiner; precision, recall, F1 and Fairness Indicators
 # with their explicit-threshold confusion matrices counted with numpy; every
 # per-example combiner extracting an example's label and prediction once per
 # class, not once per slice and metric.

@@ -233,3 +233,28 @@ def test_one_element_through_every_combiner_and_slice_in_turn():
   calibration_totals = [a for a in accumulators[0] if hasattr(a, 'total_weighted_labels')]
   assert calibration_totals[0].total_weighted_examples == len(inputs)
 
+
+def test_accuracy_gives_keras_sparse_categorical_accuracy():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(11)
+  probabilities = rng.dirichlet([1, 1, 1], size=2000).astype(np.float32)
+  labels = rng.integers(0, 3, size=2000)
+  weights = rng.uniform(0.5, 2.0, size=2000)
+  inputs = [metric_types.StandardMetricInputs(
+      labels=np.array([float(l)]), predictions=p, example_weights=np.array([w]))
+            for l, p, w in zip(labels, probabilities, weights)]
+  for weighted in (False, True):
+    keras = tf.keras.metrics.SparseCategoricalAccuracy()
+    keras.update_state(labels[:, None], probabilities, sample_weight=weights if weighted else None)
+    (computation,) = eval_metrics.FastSparseCategoricalAccuracy().computations(
+        example_weighted=weighted)
+    combiner = computation.combiner
+    parts = []
+    for part in np.array_split(np.arange(len(inputs)), 3):
+      accumulator = combiner.create_accumulator()
+      for i in part:
+        accumulator = combiner.add_input(accumulator, inputs[i])
+      parts.append(pickle.loads(pickle.dumps(accumulator)))
+    (value,) = combiner.extract_output(combiner.merge_accumulators(parts)).values()
+    assert value == pytest.approx(float(keras.result()), rel=1e-6)
+    assert 0.2 < value < 0.5  # chance level for three classes: a real comparison
