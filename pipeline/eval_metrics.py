@@ -28,7 +28,7 @@ would never run.
 """
 
 import copy
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List
 
 import apache_beam as beam
 import numpy as np
