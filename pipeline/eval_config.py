@@ -18,14 +18,18 @@ import tensorflow_model_analysis as tfma
 
 import description
 
-ACCURACY = 'SparseCategoricalAccuracy'
+ACCURACY = 'FastSparseCategoricalAccuracy'
 # Same metrics, same names, computed faster (pipeline/eval_metrics.py): Keras'
-# accuracy without AutoGraph; precision, recall, F1 and Fairness Indicators
-# with their explicit-threshold confusion matrices counted with numpy.
+# sparse categorical accuracy counted by a TFMA combiner; precision, recall, F1 and Fairness Indicators
+# with their explicit-threshold confusion matrices counted with numpy; every
+# per-example combiner extracting an example's label and prediction once per
+# class, not once per slice and metric.
 ACCURACY_MODULE = 'pipeline.eval_metrics'
 FAIRNESS_MODULE = 'pipeline.eval_metrics'
 FAST_METRICS_MODULE = 'pipeline.eval_metrics'
-FAST_METRICS = {'Precision': 'FastPrecision', 'Recall': 'FastRecall', 'F1Score': 'FastF1Score'}
+FAST_METRICS = {name: 'Fast' + name for name in (
+    'Precision', 'Recall', 'F1Score', 'AUC', 'Calibration', 'CalibrationPlot',
+    'MultiClassConfusionMatrixPlot')}
 PREDICTION_KEY = 'probabilities'
 SIGNATURE = 'serving_examples'
 PREPROCESSING_SIGNATURE = 'transform_features'
@@ -36,6 +40,15 @@ METRIC_OPTIONS = {
     'AUC': json.dumps({'num_thresholds': 1000}),
     'CalibrationPlot': json.dumps({'num_buckets': 20}),
 }
+
+
+def _metric(name: str, config: str = '') -> tfma.MetricConfig:
+  """TFMA's metric `name`, as its faster class when there is one."""
+  if name in FAST_METRICS:
+    return tfma.MetricConfig(class_name=FAST_METRICS[name], module=FAST_METRICS_MODULE,
+                             config=config)
+  return tfma.MetricConfig(class_name=name, config=config)
+
 
 # The per-class metrics computed one-vs-rest for every class id.
 PER_CLASS_METRICS = ('Precision', 'Recall', 'F1Score', 'AUC', 'ExampleCount')
@@ -77,7 +90,7 @@ def metrics_specs(spec: description.DatasetSpec) -> List[tfma.MetricsSpec]:
       tfma.MetricConfig(
           class_name=ACCURACY, module=ACCURACY_MODULE,
           per_slice_thresholds=_overall_only(_accuracy_threshold(evaluation))),
-      tfma.MetricConfig(class_name='MultiClassConfusionMatrixPlot'),
+      _metric('MultiClassConfusionMatrixPlot'),
   ])
   specs = [overall]
   thresholds = list(evaluation.fairness_thresholds)
@@ -91,9 +104,7 @@ def metrics_specs(spec: description.DatasetSpec) -> List[tfma.MetricsSpec]:
     mirror = spec.num_classes == 2 and class_id != focus_id
     metrics = []
     for name in MIRROR_FREE_METRICS if mirror else PER_CLASS_METRICS:
-      config = tfma.MetricConfig(
-          class_name=FAST_METRICS.get(name, name), config=METRIC_OPTIONS.get(name, ''),
-          module=FAST_METRICS_MODULE if name in FAST_METRICS else '')
+      config = _metric(name, METRIC_OPTIONS.get(name, ''))
       if (name == 'Recall' and class_id == rare_id and
           evaluation.min_rare_class_recall is not None):
         config.per_slice_thresholds.extend(_overall_only(tfma.MetricThreshold(
@@ -102,9 +113,8 @@ def metrics_specs(spec: description.DatasetSpec) -> List[tfma.MetricsSpec]:
       metrics.append(config)
     if not mirror:
       metrics += [
-          tfma.MetricConfig(class_name='Calibration'),
-          tfma.MetricConfig(class_name='CalibrationPlot',
-                            config=METRIC_OPTIONS['CalibrationPlot']),
+          _metric('Calibration'),
+          _metric('CalibrationPlot', METRIC_OPTIONS['CalibrationPlot']),
           tfma.MetricConfig(
               class_name='FastFairnessIndicators', module=FAIRNESS_MODULE,
               config=json.dumps({'thresholds': thresholds})),
