@@ -238,3 +238,71 @@ def test_shadow_latency_budget_is_the_monitoring_alerts(credit_spec):
   relaxed = dataclasses.replace(credit_spec, raw=raw)
   assert config.thresholds_for(relaxed).max_p99_ms == 2500.0
   assert config.thresholds_for(relaxed, {'max_p99_ms': 50}).max_p99_ms == 50
+
+
+def _answers(labels, predicted):
+  n = len(labels)
+  scores = np.full((n, K), 0.1)
+  scores[np.arange(n), predicted] = 0.8
+  return Sample(requests=n, latencies_ms=[5.0] * n, predicted=list(predicted), scores=scores,
+                labels=list(labels))
+
+
+def _world(n=1000, mix=(0.5, 0.3, 0.2)):
+  return np.repeat(np.arange(K), [int(n * p) for p in mix])
+
+
+def _guess(labels, right_share_by_class, wrong_as, rng):
+  """Right on the given share of each class's rows; otherwise `wrong_as`
+  (a class id) or, with None, any other class."""
+  predicted = labels.copy()
+  for c, share in enumerate(right_share_by_class):
+    rows = np.flatnonzero(labels == c)
+    wrong = rows[rng.permutation(rows.size)[:int(round(rows.size * (1 - share)))]]
+    predicted[wrong] = (wrong_as if wrong_as is not None else
+                        (c + rng.integers(1, K, wrong.size)) % K)
+  return predicted
+
+
+def test_a_class_mix_that_moved_toward_the_labels_is_no_breach():
+  """After concept drift: stable (trained before it) still calls the old
+  majority; the retrained canary is more accurate and its mix follows the
+  labels. Its mix differs from stable's because it is more like the truth."""
+  rng = np.random.default_rng(3)
+  labels = _world()
+  stable = _answers(labels, _guess(labels, (1.0, 0.5, 0.0), 0, rng))     # 0.65
+  canary = _answers(labels, _guess(labels, (0.8, 0.8, 0.8), None, rng))  # 0.80
+  res = by_name(g.evaluate(canary, stable, K, RARE, TH, ALPHA))
+  assert res['accuracy'].status == PASS
+  check = res['prediction_distribution']
+  assert check.status == PASS, check.reason
+  assert check.metrics['js_distance'] > TH.max_js_distance  # it did differ from stable
+  assert check.metrics['explained_by_labels'] is True
+  assert check.metrics['js_to_labels_canary'] < check.metrics['js_to_labels_stable']
+  assert 'explained by the labels' in check.reason
+
+
+def test_a_class_mix_that_moved_away_from_the_labels_is_still_a_breach():
+  """The canary is within the accuracy margin but calls the majority far more
+  often than the labels say: labels do not explain its different mix."""
+  rng = np.random.default_rng(4)
+  labels = _world()
+  stable = _answers(labels, _guess(labels, (0.8, 0.8, 0.8), None, rng))   # 0.80
+  canary = _answers(labels, _guess(labels, (1.0, 0.74, 0.3), 0, rng))    # 0.78
+  res = by_name(g.evaluate(canary, stable, K, RARE, TH, ALPHA))
+  assert res['accuracy'].status == PASS
+  check = res['prediction_distribution']
+  assert check.status == BREACH, check.reason
+  assert 'explained' not in check.reason
+
+
+def test_without_labels_a_different_class_mix_is_a_breach():
+  rng = np.random.default_rng(3)
+  labels = _world()
+  stable = _answers(labels, _guess(labels, (1.0, 0.5, 0.0), 0, rng))
+  canary = _answers(labels, _guess(labels, (0.8, 0.8, 0.8), None, rng))
+  for s in (stable, canary):
+    s.labels = [-1] * len(s.predicted)
+  res = by_name(g.evaluate(canary, stable, K, RARE, TH, ALPHA))
+  assert res['accuracy'].status == SKIPPED
+  assert res['prediction_distribution'].status == BREACH
