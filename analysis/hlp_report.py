@@ -47,36 +47,10 @@ REPORT_JSON = 'hlp_report.json'
 REPORT_HTML = 'hlp_report.html'
 FORMAT_VERSION = 1
 DEFAULT_MIN_SLICE_EXAMPLES = 30
+# A slice table's accuracy of the last blessed model (when there is one).
+BLESSED_MODEL_COLUMN = 'blessed_model'
 MAX_DISAGREEMENTS_STORED = 500
 HUMAN_SYSTEM = 'human labelers (pooled)'
-
-
-def _safe_agreement(labels: pd.DataFrame, classes) -> Dict[str, float]:
-  try:
-    return agreement.agreement_summary(labels, classes)
-  except ValueError:
-    # Too few pairable labels in a small slice: undefined, not an error.
-    return {'fleiss_kappa': np.nan, 'krippendorff_alpha': np.nan,
-            'mean_pairwise_cohen_kappa': np.nan}
-
-
-def _agreement_by_slice(labeled: pd.DataFrame, labelers, columns, classes) -> pd.DataFrame:
-  def row(slice_column, slice_value, frame):
-    summary = _safe_agreement(frame[labelers], classes)
-    result = {'slice_column': slice_column, 'slice_value': slice_value,
-              'n_labeled': len(frame),
-              'fleiss_kappa': summary['fleiss_kappa'],
-              'krippendorff_alpha': summary['krippendorff_alpha'],
-              'mean_pairwise_cohen_kappa': summary['mean_pairwise_cohen_kappa']}
-    pairs = agreement.pairwise_cohen_kappa(frame[labelers], classes)
-    for a, b, kappa in zip(pairs['labeler_a'], pairs['labeler_b'], pairs['kappa']):
-      result[f'kappa {a}~{b}'] = kappa
-    return result
-  rows = [row(human_level.OVERALL, human_level.ALL, labeled)]
-  for column in columns:
-    for value, positions in human_level.slice_groups(labeled[column]):
-      rows.append(row(column, value, labeled.iloc[positions]))
-  return pd.DataFrame(rows)
 
 
 def rank_slices(slices: pd.DataFrame, min_examples: int = DEFAULT_MIN_SLICE_EXAMPLES):
@@ -324,9 +298,9 @@ def build_report(
   hlp = human_level.human_level_performance(
       labeled, labelers, TRUTH if use_ground_truth else None, columns, classes)
   hlp_table = hlp.table.rename(columns={'n_examples': 'n_labeled'})
-  agreement_by_slice = _agreement_by_slice(labeled, labelers, columns, classes)
+  agreement_by_slice = human_level.agreement_by_slice(labeled, labelers, columns, classes)
   pairwise = agreement.pairwise_cohen_kappa(labeled[labelers], classes)
-  overall_agreement = _safe_agreement(labeled[labelers], classes)
+  overall_agreement = human_level.safe_agreement(labeled[labelers], classes)
 
   # The model per slice, and the ranking.
   model_table = human_level.model_accuracy_by_slice(
@@ -334,6 +308,16 @@ def build_report(
   keys = ['slice_column', 'slice_value']
   merged = model_table.merge(hlp_table[keys + ['n_labeled', 'hlp', 'best_labeler']],
                              on=keys, how='outer')
+  if baselines.BLESSED_MODEL in predictions:
+    # The model the candidate would replace, on the same examples against the
+    # same HLP: whether this model closed a slice's gap is read here, free of
+    # the noise of comparing two spans' analyses.
+    blessed = evaluation.assign(**{PREDICTION: np.asarray(
+        predictions[baselines.BLESSED_MODEL], dtype=object)})
+    blessed_table = human_level.model_accuracy_by_slice(
+        blessed, TRUTH, PREDICTION, columns, classes)
+    merged = merged.merge(blessed_table[keys + ['model']].rename(
+        columns={'model': BLESSED_MODEL_COLUMN}), on=keys, how='left')
   merged['n_eval'] = merged['n_eval'].fillna(0).astype(int)
   merged['n_labeled'] = merged['n_labeled'].fillna(0).astype(int)
   merged['share'] = merged['n_eval'] / len(evaluation)
@@ -365,7 +349,8 @@ def build_report(
   tables = {
       'what_to_work_on': ranking,
       'not_ranked': not_ranked[['slice', 'slice_column', 'slice_value', 'n_eval', 'n_labeled',
-                                'model', 'hlp', 'reason']],
+                                'model', 'hlp', 'reason']
+                               + [c for c in (BLESSED_MODEL_COLUMN,) if c in not_ranked]],
       'hlp_by_slice': hlp_table,
       'agreement_by_slice': agreement_by_slice,
       'agreement_pairwise': pairwise,

@@ -41,11 +41,11 @@ def table_specs(report: Dict[str, Any]) -> List[TableSpec]:
                    if c.startswith('kappa ')]
   return [
       TableSpec('what_to_work_on', 'What to work on: gap to HLP x share of data',
-                ('model', 'hlp', 'gap', 'share', 'potential'),
+                ('model', 'hlp', 'gap', 'share', 'potential', 'blessed_model'),
                 ('rank', 'slice', 'n_eval', 'n_labeled', 'model', 'hlp', 'gap',
-                 'share', 'potential', 'model_above_hlp'), 30),
-      TableSpec('not_ranked', 'Slices not ranked', ('model', 'hlp'),
-                ('slice', 'n_eval', 'n_labeled', 'model', 'hlp', 'reason')),
+                 'share', 'potential', 'model_above_hlp', 'blessed_model'), 30),
+      TableSpec('not_ranked', 'Slices not ranked', ('model', 'hlp', 'blessed_model'),
+                ('slice', 'n_eval', 'n_labeled', 'model', 'hlp', 'blessed_model', 'reason')),
       TableSpec('hlp_by_slice', 'Human-level performance per slice',
                 ['hlp', 'best_labeler'] + _labeler_accuracy_columns(labelers),
                 ['slice_column', 'slice_value', 'n_labeled', 'basis', 'hlp',

@@ -13,6 +13,7 @@ Public functions:
   slice_groups            row positions of every value of a slice column
   gap_analysis            gap to HLP x share of data, ranked: what to work on
   hlp_gap_table           gap_analysis fed from the two tables above
+  agreement_by_slice      inter-annotator agreement per slice
 
 Fractions are in [0, 1] everywhere (0.006 means 0.6%).
 """
@@ -25,7 +26,8 @@ from typing import Hashable, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from analysis.agreement import MISSING, check_known_labels, encode_labels, label_counts
+from analysis.agreement import (MISSING, agreement_summary, check_known_labels, encode_labels,
+                                label_counts, pairwise_cohen_kappa)
 
 BASIS_GROUND_TRUTH = "ground_truth"
 BASIS_AGREEMENT = "agreement"
@@ -323,3 +325,32 @@ def hlp_gap_table(hlp_table: pd.DataFrame, model_table: pd.DataFrame) -> pd.Data
     merged.insert(0, "slice", [f"{c}={v}" for c, v in zip(merged["slice_column"], merged["slice_value"])])
     merged["share"] = merged["n_examples"] / total
     return gap_analysis(merged.reset_index(drop=True))
+
+
+def safe_agreement(labels: pd.DataFrame, classes) -> dict:
+    """agreement_summary, NaN where too few labels pair up."""
+    try:
+        return agreement_summary(labels, classes)
+    except ValueError:
+        # Too few pairable labels in a small slice: undefined, not an error.
+        return {"fleiss_kappa": np.nan, "krippendorff_alpha": np.nan, "mean_pairwise_cohen_kappa": np.nan}
+
+
+def agreement_by_slice(labeled: pd.DataFrame, labelers, columns, classes) -> pd.DataFrame:
+    """Inter-annotator agreement overall and per slice value, with pairwise kappas."""
+
+    def row(slice_column, slice_value, frame):
+        result = {"slice_column": slice_column, "slice_value": slice_value, "n_labeled": len(frame)}
+        summary = safe_agreement(frame[labelers], classes)
+        for key in ("fleiss_kappa", "krippendorff_alpha", "mean_pairwise_cohen_kappa"):
+            result[key] = summary[key]
+        pairs = pairwise_cohen_kappa(frame[labelers], classes)
+        for a, b, kappa in zip(pairs["labeler_a"], pairs["labeler_b"], pairs["kappa"]):
+            result[f"kappa {a}~{b}"] = kappa
+        return result
+
+    rows = [row(OVERALL, ALL, labeled)]
+    for column in columns:
+        for value, positions in slice_groups(labeled[column]):
+            rows.append(row(column, value, labeled.iloc[positions]))
+    return pd.DataFrame(rows)

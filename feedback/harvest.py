@@ -113,7 +113,10 @@ def select(joined: Joined, mode: str, recent_since: Optional[float] = None,
         continue
     by_key[p.key] = p
   chosen = []
-  for p in sorted(by_key.values(), key=lambda q: (q.ts, q.key)):
+  # Key order, not arrival order: concurrent requests interleave differently
+  # in every log, and the same traffic and labels must give the same span
+  # byte for byte (a re-harvest is a cache hit; its model is reproducible).
+  for p in sorted(by_key.values(), key=lambda q: q.key):
     if _kept(p, mode, recent_since, weight):
       chosen.append(p)
     else:

@@ -145,3 +145,24 @@ def test_cli_records_the_harvest_from_the_pushes_that_served_it(
   [execution] = store.get_executions_by_type('Harvest')
   events = store.get_events_by_execution_ids([execution.id])
   assert {e.artifact_id for e in events} == {pushed_id, span.id}
+
+
+def test_the_span_is_the_same_however_the_requests_interleaved(log_dir, labels_csv,
+                                                              credit_spec, tmp_path):
+  """Concurrent clients log in a different order every time; the span must not
+  change with it, or the same traffic trains a different model."""
+  joined = _joined(log_dir, labels_csv, credit_spec)
+  shuffled = _joined(log_dir, labels_csv, credit_spec)
+  arrivals = sorted(p.ts for p in shuffled.labelled)
+  for p, when in zip(sorted(shuffled.labelled, key=lambda q: q.ts), reversed(arrivals)):
+    p.ts = when  # the same requests, arrived in the opposite order
+  files = []
+  for name, source in (('a', joined), ('b', shuffled)):
+    chosen, skipped = harvest.select(source, 'all')
+    done = harvest.write_span(str(tmp_path / name), credit_spec, chosen,
+                              labels.read_labels([labels_csv], credit_spec), skipped,
+                              {'mode': 'all'}, span=1)
+    files.append(open(done.csv_path).read())
+  assert files[0] == files[1]
+  assert [r['application_id'] for r in _rows(tmp_path / 'a' / 'span-1' / 'data.csv')] == [
+      'k1', 'k2', 'k3', 'k4', 'k7']

@@ -262,11 +262,15 @@ class Simulation:
       self.say(f'  error analysis: work on {top.get("slice_column")}={top.get("slice_value")} '
                f'(model {_f(top.get("model"))} vs human level {_f(top.get("hlp"))})')
     if self.collected:
-      column, value, before = self.collected
-      result.gap_before = before
+      # Both gaps on this span's evaluation split against its HLP: the serving
+      # model's (the report's blessed model) and the new one's. Comparing with
+      # the gap the earlier analysis named would also compare two spans' noise,
+      # and a slice named for the largest gap regresses toward the mean alone.
+      column, value, _ = self.collected
+      result.gap_before = world_lib.slice_gap(report, column, value, 'blessed_model')
       result.slice_gap = world_lib.slice_gap(report, column, value)
-      result.notes.append(f'gap to human level of {column}={value}: {_f(before)} -> '
-                          f'{_f(result.slice_gap)}')
+      result.notes.append(f'gap to human level of {column}={value}, serving model -> new '
+                          f'model: {_f(result.gap_before)} -> {_f(result.slice_gap)}')
       self.collected = None
 
   def _serve_next(self, k: int, result: MonthResult) -> None:

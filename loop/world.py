@@ -36,6 +36,12 @@ CONCEPT_STRENGTH = 2.0
 DEGRADED_BATCH_SIZE = 1_000_000
 DEGRADED_CONFIGURATION = ('one gradient step: batch size 1,000,000 (the whole span), '
                           '1 epoch')
+# The labelers annotate half of each period, not the generator's 5%: at 5% of
+# a small month's 3,000 rows the weak 18-24 band had 12-26 labelled rows, under
+# the 30 the error analysis ranks, so the slice furthest from human level
+# (model 0.48-0.65 vs HLP 0.75-0.85) was never named and the top slice was
+# picked by the noise of 50-row HLP estimates.
+LABELER_FRACTION = 0.5
 
 
 def _run(args: List[str], log_path: str, timeout: float = 1800) -> subprocess.CompletedProcess:
@@ -76,7 +82,8 @@ class World:
     args = ['-m', 'data.generator', '--out', out, '--spans', str(period), '--rows',
             str(self.rows), '--seed', str(self.seed), '--quiet', '--overwrite',
             '--schedule', sched or f'{period}=clean',
-            '--concept-strength', str(CONCEPT_STRENGTH)]
+            '--concept-strength', str(CONCEPT_STRENGTH),
+            '--labeler-fraction', str(LABELER_FRACTION)]
     if shares:
       args += ['--age-band-share', shares]
     done = _run(args, self.log_path, timeout=600)
@@ -153,8 +160,13 @@ def write_descriptions(out_dir: str, epochs: int, small: bool) -> Dict[str, str]
     raw['protected_attributes'], raw['tags'] = ['age_band'], []
     raw.pop('slices', None)
     raw['training'].update(early_stopping_patience=2)
+    # A retrain on the serving model's own world scores within noise of it:
+    # on a 600-row eval split two such models' accuracies differ by ~0.013
+    # (1 SE), so the default 0.01 tolerance refused an equally good model one
+    # run in four (a CI run's month 6). 0.03 is over 2 SE; a real regression
+    # (month 4's, 0.5 below) is still refused.
     raw['evaluation'].update(min_accuracy=0.6, min_rare_class_recall=0.0,
-                             fairness_thresholds=[0.5])
+                             fairness_thresholds=[0.5], max_accuracy_drop=0.03)
   variants = {'normal': raw}
   degraded = copy.deepcopy(raw)
   # Broken, yet it passes the Trainer's sanity check and a lax gate: a batch
@@ -196,12 +208,15 @@ def top_slice(hlp_json: Optional[dict]) -> Optional[Dict[str, object]]:
   return rows[0] if rows else None
 
 
-def slice_gap(hlp_json: Optional[dict], column: str, value: str) -> Optional[float]:
-  """HLP minus model accuracy of one slice in a HumanLevelPerformance report."""
+def slice_gap(hlp_json: Optional[dict], column: str, value: str,
+              model: str = 'model') -> Optional[float]:
+  """HLP minus a model's accuracy on one slice of a HumanLevelPerformance
+  report: `model` is the new model's column, or 'blessed_model' for the model
+  it would replace (on the same examples, against the same HLP)."""
   for table in ('what_to_work_on', 'not_ranked'):
     for row in ((hlp_json or {}).get('tables') or {}).get(table) or []:
       if row.get('slice_column') == column and str(row.get('slice_value')) == value:
-        if row.get('hlp') is None or row.get('model') is None:
+        if row.get('hlp') is None or row.get(model) is None:
           return None
-        return float(row['hlp']) - float(row['model'])
+        return float(row['hlp']) - float(row[model])
   return None

@@ -15,6 +15,7 @@ import shutil
 
 from ml_metadata.proto import metadata_store_pb2
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 from tfx import v1 as tfx
@@ -207,6 +208,17 @@ def test_model_numbers_match_the_stand_in_exactly(run):
                                  baselines.NEW_MODEL, hlp_report.HUMAN_SYSTEM]
   assert systems.loc[baselines.BLESSED_MODEL, 'accuracy'] == pytest.approx(
       (evaluation['outcome'] == 'repaid').mean())
+  # Per slice too, on the same examples as the new model's figure beside it.
+  slices = pd.concat([hlp_view.table_frame(report, 'what_to_work_on'),
+                      hlp_view.table_frame(report, 'not_ranked')])
+  single = slices[slices['slice_column'].isin(evaluation.columns)]  # crosses aside
+  assert len(single) >= 5
+  # Wherever the new model has a figure, the blessed one has one too.
+  assert (slices['blessed_model'].notna() == slices['model'].notna()).all()
+  for column, value, blessed in zip(single['slice_column'], single['slice_value'],
+                                    single['blessed_model']):
+    rows = evaluation[evaluation[column].astype(str) == str(value)]
+    assert blessed == pytest.approx((rows['outcome'] == 'repaid').mean()), (column, value)
 
 
 def test_labeler_accuracies_recover_the_planted_ones(run):
@@ -229,7 +241,12 @@ def test_on_a_first_run_there_is_no_blessed_model_row(run):
   assert baselines.BLESSED_MODEL not in report['meta']['systems']
   assert report['headline']['blessed_model_accuracy'] is None
   with_baseline = hlp_report.read_report(_uri(run))
-  assert report['tables']['what_to_work_on'] == with_baseline['tables']['what_to_work_on']
+  # The same ranking; only the blessed model's column is missing.
+  assert report['tables']['what_to_work_on'] == [
+      {k: v for k, v in row.items() if k != hlp_report.BLESSED_MODEL_COLUMN}
+      for row in with_baseline['tables']['what_to_work_on']]
+  assert all(hlp_report.BLESSED_MODEL_COLUMN in row
+             for row in with_baseline['tables']['what_to_work_on'])
 
 
 def test_cli_prints_the_latest_artifact_of_the_store(run, capsys):
