@@ -1,5 +1,6 @@
 """The loop's own parts without a pipeline: the plan, the alarm, the table."""
 
+import csv
 import os
 
 import pytest
@@ -12,6 +13,7 @@ from loop import alarm
 from loop import plan
 from loop import simulation
 from loop import table
+from loop import world
 from pipeline import configs
 
 
@@ -75,3 +77,22 @@ def test_a_long_rollback_reason_is_cut_after_a_whole_clause():
   assert len(clipped) <= 125 and clipped.endswith('; ...')
   assert clipped[:-len('; ...')].split('; ')[-1] == 'guardrail 1: canary worse than stable by a lot'
   assert simulation._clip('short', 120) == 'short'  # pylint: disable=protected-access
+
+
+def test_collecting_a_slice_changes_the_warehouse_not_the_traffic(tmp_path, spec):
+  the_world = world.World(str(tmp_path), 1000, 42, {}, str(tmp_path / 'commands.log'))
+  the_world.slice_share[2] = ('18-24', world.COLLECTED_SHARE)
+  the_world.generate(2)
+  span = the_world.labelled_span(2)
+  with open(os.path.join(span, 'data.csv'), newline='') as f:
+    labelled = list(csv.DictReader(f))
+  traffic = the_world.traffic(2)
+  share = lambda rows: sum(r['age_band'] == '18-24' for r in rows) / len(rows)
+  assert len(labelled) == len(traffic) == 1000
+  assert share(labelled) > 0.25 and share(traffic) < 0.2, (share(labelled), share(traffic))
+  labelled_ids = {r['application_id'] for r in labelled}
+  assert not labelled_ids & {r['application_id'] for r in traffic}
+  # The labelers' file of the span answers for its own rows, from the collected world.
+  with open(os.path.join(the_world.data_root, 'labelers', 'span-2.csv'), newline='') as f:
+    answered = list(csv.DictReader(f))
+  assert len(answered) > 300 and {r['application_id'] for r in answered} <= labelled_ids

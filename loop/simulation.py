@@ -288,8 +288,9 @@ class Simulation:
       elif column == world_lib.COLLECTABLE:
         self.world.slice_share[period] = (value, world_lib.COLLECTED_SHARE)
         self.collected = (column, value, world_lib.slice_gap(report, column, value))
-        self.say(f'  collecting more applications of {column}={value} in period {period} '
-                 f'(share {world_lib.COLLECTED_SHARE:.0%}; the error analysis of month '
+        self.say(f'  collecting more labelled applications of {column}={value} in period '
+                 f'{period} ({world_lib.COLLECTED_SHARE:.0%} of the warehouse\'s span, the '
+                 f'traffic unchanged; the error analysis of month '
                  f'{max(analysed)} names it, gap to human level {_f(self.collected[2])})')
       else:
         self.say(f'  the error analysis names {column}={value}: the world can only collect '

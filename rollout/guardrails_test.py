@@ -306,3 +306,35 @@ def test_without_labels_a_different_class_mix_is_a_breach():
   res = by_name(g.evaluate(canary, stable, K, RARE, TH, ALPHA))
   assert res['accuracy'].status == SKIPPED
   assert res['prediction_distribution'].status == BREACH
+
+
+def test_few_expected_counts_use_the_exact_null_not_the_chi_square_curve():
+  """A first canary step: 8 requests, two of them the 2% class. The chi-square
+  curve says p = 0.00026 (a clean retrain was rolled back on it); the exact
+  null distribution says that happens about once in 130 such steps."""
+  few, stable = [3, 3, 2], [195, 91, 6]
+  from scipy import stats  # pylint: disable=import-outside-toplevel
+  curve = stats.chi2_contingency(np.array([few, stable]), correction=False)[1]
+  assert curve < 0.001
+  p = g.chi2_homogeneity_p(few, stable)
+  assert 0.004 < p < 0.012
+  assert p == g.chi2_homogeneity_p(few, stable)  # seeded: the same counts, the same call
+  # A real difference is still found on few requests: 5 of 13 in the rare class.
+  assert g.chi2_homogeneity_p([1, 7, 5], [194, 90, 3]) < 0.001
+  # With enough expected counts the chi-square curve is used as before.
+  assert g.chi2_homogeneity_p([100, 50, 30], [195, 91, 60]) == pytest.approx(
+      stats.chi2_contingency(np.array([[100, 50, 30], [195, 91, 60]]),
+                             correction=False)[1])
+  # Goodness of fit to the labels' mix: the same rule.
+  assert 0.004 < g.chi2_goodness_p([3, 3, 2], [0.65, 0.33, 0.02]) < 0.02
+  assert g.chi2_goodness_p([30, 30, 20], [0.65, 0.33, 0.02]) < 1e-4
+
+
+def test_sampled_p_values_hold_their_level_under_the_null():
+  """Under the null, a sampled p below alpha happens at most about alpha of the time."""
+  rng = np.random.default_rng(1)
+  pooled_p = [0.65, 0.33, 0.02]
+  ps = [g.chi2_homogeneity_p(np.bincount(rng.choice(3, 10, p=pooled_p), minlength=3),
+                             np.bincount(rng.choice(3, 300, p=pooled_p), minlength=3))
+        for _ in range(400)]
+  assert np.mean(np.array(ps) < 0.05) <= 0.08
