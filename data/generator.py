@@ -73,9 +73,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                            '(default 1; 2 makes the same drift twice as far)')
   parser.add_argument('--age-band-share', help='collect more of one age band in some spans: '
                       'SPAN=BAND:SHARE or FIRST-LAST=BAND:SHARE, e.g. 7=18-24:0.45')
-  parser.add_argument('--learnable-slice', action='store_true',
-                      help='plant a pattern of the 50-64 band that more of its data '
-                           'teaches (process.LEARNABLE_SLICE)')
   parser.add_argument('--overwrite', action='store_true',
                       help='replace an existing generated dataset')
   parser.add_argument('--quiet', action='store_true',
@@ -94,8 +91,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                        labeler_fraction=args.labeler_fraction,
                        overwrite=args.overwrite, verbose=not args.quiet,
                        schedule=schedule, age_band_share=shares or None,
-                       concept_strength=args.concept_strength,
-                       learnable_slice=args.learnable_slice)
+                       concept_strength=args.concept_strength)
   except (FileExistsError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2

@@ -605,20 +605,3 @@ def test_concept_strength_moves_the_risk_weights_further_and_nothing_else():
   assert clean['risk']['weights'] == base  # only concept drift has a strength
   with pytest.raises(ValueError, match='concept_strength'):
     process.span_process(process.BASE_PARAMS, 'concept_drift', 2, 2, concept_strength=0)
-
-
-def test_the_learnable_slice_changes_only_its_rows_outcomes(tmp_path_factory):
-  plain, _ = _generate(tmp_path_factory, 'clean', spans=1, rows_per_span=6000)
-  planted, _ = _generate(tmp_path_factory, 'clean', spans=1, rows_per_span=6000,
-                         learnable_slice=True)
-  a, b = _read(plain, 1), _read(planted, 1)
-  pd.testing.assert_frame_equal(a.drop(columns='outcome'), b.drop(columns='outcome'))
-  rule = generator.process.LEARNABLE_SLICE
-  rows = (a[rule['column']] == rule['value']) & (
-      a['debt_to_income'] < rule['debt_to_income_below'])
-  elsewhere = ~rows & a['debt_to_income'].notna()  # a missing value hides the truth
-  assert (a.loc[elsewhere, 'outcome'] == b.loc[elsewhere, 'outcome']).all()
-  repaid = lambda df: (df.loc[rows, 'outcome'] == 'repaid').mean()
-  assert repaid(a) > 0.8 and repaid(b) < 0.35, (repaid(a), repaid(b))
-  with open(os.path.join(planted, 'generation.json')) as f:
-    assert json.load(f)['parameters']['learnable_slice'] == rule

@@ -179,17 +179,6 @@ BASE_PARAMS: Dict[str, Any] = {
                        'debt_to_income': 3},
 }
 
-# Opt-in (generator --learnable-slice; the loop simulation's world uses it, the
-# default dataset does not): a pattern of one slice that a model learns only
-# from enough of that slice's data. In the 50-64 band a debt-to-income below
-# 0.2 mostly means an income about to fall (pre-retirement), so for 85% of such
-# rows the usual call between repaid and late is the other one. Unlike the
-# weak slice's unobserved factor, this gap to human level closes with data:
-# on 3,000 rows, a (64, 32) network's accuracy on the band rose from ~0.60 to
-# ~0.71 when the band's share went from 20% to 45%.
-LEARNABLE_SLICE = {'column': 'age_band', 'value': '50-64', 'debt_to_income_below': 0.2,
-                   'swap_probability': 0.85}
-
 CALIBRATION_SEED = 20260101
 TARGET_CLASS_RATES = {'repaid': 0.70, 'late': 0.276, 'default': 0.024}
 
@@ -254,8 +243,7 @@ def scenario_of(scenario: str, span: int, spans: int,
 def span_process(params: Dict[str, Any], scenario: str, span: int,
                  spans: int, schedule: Optional[Dict[int, str]] = None,
                  age_band_share: Optional[Dict[int, Tuple[str, float]]] = None,
-                 concept_strength: float = 1.0,
-                 learnable_slice: bool = False) -> Dict[str, Any]:
+                 concept_strength: float = 1.0) -> Dict[str, Any]:
   """The parameters in force for one span.
 
   Without a schedule, drift applies to the last span only. `schedule`
@@ -266,10 +254,8 @@ def span_process(params: Dict[str, Any], scenario: str, span: int,
   follows from the features, so a boosted slice is more data, not new truth.
   `concept_strength` raises concept drift's weight multipliers to that power
   (1: as DRIFT says; 2: debt-to-income x4, credit score x0.25).
-  `learnable_slice` plants LEARNABLE_SLICE in every span.
   """
   p = copy.deepcopy(params)
-  p['learnable_slice'] = dict(LEARNABLE_SLICE) if learnable_slice else None
   if span in (age_band_share or {}):
     band, share = age_band_share[span]
     bands = p['age_bands']

@@ -183,15 +183,6 @@ def _outcome(p, rng, n: int, v: Values) -> None:
   t1, t2 = r['thresholds']
   v['signal'], v['latent'] = signal, latent
   v['outcome_idx'] = (latent >= t1).astype(np.int64) + (latent >= t2)
-  rule = p.get('learnable_slice')
-  if rule:
-    # A child stream: the chunk's own draws are untouched, so with the rule
-    # only outcomes change and without it the default dataset is byte-identical.
-    draws = rng.spawn(1)[0].random(n)
-    swapped = ((v['band_idx'] == v['bands'].index(rule['value'])) &
-               (v['dti'] < rule['debt_to_income_below']) &
-               (draws < rule['swap_probability']) & (v['outcome_idx'] < 2))
-    v['outcome_idx'] = np.where(swapped, 1 - v['outcome_idx'], v['outcome_idx'])
 
 
 def _frame(p, rng, n: int, span: int, start: int, v: Values) -> pd.DataFrame:

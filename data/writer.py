@@ -64,8 +64,7 @@ def generate(out_dir: str = process.DEFAULT_OUT, spans: int = 3,
              overwrite: bool = False, verbose: bool = True,
              schedule: Optional[Dict[int, str]] = None,
              age_band_share: Optional[Dict[int, Tuple[str, float]]] = None,
-             concept_strength: float = 1.0,
-             learnable_slice: bool = False) -> Dict[str, Any]:
+             concept_strength: float = 1.0) -> Dict[str, Any]:
   """Writes the dataset under `out_dir`; returns a summary dict.
 
   `schedule` (span -> scenario) and `age_band_share` (span -> (age band,
@@ -100,7 +99,7 @@ def generate(out_dir: str = process.DEFAULT_OUT, spans: int = 3,
       span_records.append(_write_span(staging, span, spans, rows_per_span,
                                       scenario, seed, labeler_fraction,
                                       verbose, schedule, age_band_share,
-                                      concept_strength, learnable_slice))
+                                      concept_strength))
     meta = record.generation_record(spans, rows_per_span, scenario, seed,
                               labeler_fraction, span_records)
     if schedule is not None or age_band_share:
@@ -109,8 +108,6 @@ def generate(out_dir: str = process.DEFAULT_OUT, spans: int = 3,
           str(k): list(v) for k, v in sorted((age_band_share or {}).items())}
     if concept_strength != 1.0:
       meta['parameters']['concept_strength'] = concept_strength
-    if learnable_slice:
-      meta['parameters']['learnable_slice'] = dict(process.LEARNABLE_SLICE)
     with open(os.path.join(staging, 'generation.json'), 'w') as f:
       json.dump(meta, f, indent=2, sort_keys=False)
       f.write('\n')
@@ -164,10 +161,9 @@ def _write_span(root: str, span: int, spans: int, rows: int, scenario: str,
                 seed: int, labeler_fraction: float, verbose: bool,
                 schedule: Optional[Dict[int, str]] = None,
                 age_band_share: Optional[Dict[int, Tuple[str, float]]] = None,
-                concept_strength: float = 1.0,
-                learnable_slice: bool = False) -> Dict[str, Any]:
+                concept_strength: float = 1.0) -> Dict[str, Any]:
   p = process.span_process(process.BASE_PARAMS, scenario, span, spans, schedule,
-                           age_band_share, concept_strength, learnable_slice)
+                           age_band_share, concept_strength)
   active = process.scenario_of(scenario, span, spans, schedule)
   drifted = active != 'clean'
   span_dir = os.path.join(root, f'span-{span}')

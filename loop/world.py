@@ -42,17 +42,6 @@ CONCEPT_STRENGTH = 2.0
 DEGRADED_BATCH_SIZE = 1_000_000
 DEGRADED_CONFIGURATION = ('one gradient step: batch size 1,000,000 (the whole span), '
                           '1 epoch')
-# The labelers annotate half of each period, not the generator's 5%: at 5% of
-# a small month's 3,000 rows the weak 18-24 band had 12-26 labelled rows, under
-# the 30 the error analysis ranks, so the slice furthest from human level
-# (model 0.48-0.65 vs HLP 0.75-0.85) was never named and the top slice was
-# picked by the noise of 50-row HLP estimates.
-LABELER_FRACTION = 0.5
-# The world plants a pattern of the 50-64 band that more of its data teaches
-# (data/process.LEARNABLE_SLICE): the default generator's only weak slice,
-# 18-24, is weak by an unobserved factor, a gap no amount of its data closes
-# (a model's accuracy on it: 0.638 at a 15% share of 3,000 rows, 0.635 at 45%,
-# 0.667 on 40,000 rows), so collecting it could never narrow its gap.
 
 
 def _run(args: List[str], log_path: str, timeout: float = 1800) -> subprocess.CompletedProcess:
@@ -100,8 +89,7 @@ class World:
     args = ['-m', 'data.generator', '--out', out, '--spans', str(period), '--rows',
             str(self.rows), '--seed', str(self.seed), '--quiet', '--overwrite',
             '--schedule', sched or f'{period}=clean',
-            '--concept-strength', str(CONCEPT_STRENGTH),
-            '--labeler-fraction', str(LABELER_FRACTION), '--learnable-slice']
+            '--concept-strength', str(CONCEPT_STRENGTH)]
     if collected:
       band, share = self.slice_share[period]
       args += ['--age-band-share', f'{period}={band}:{share}']
