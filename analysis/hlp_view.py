@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import report_tables
-from analysis.hlp_report import REPORT_JSON
+from analysis.hlp_report import BLESSED_MODEL_COLUMN, REPORT_JSON
 
 # Columns drawn with a bar behind the number, so the ranking reads at a glance.
 _BAR_COLUMNS = ('potential', 'fraction_of_errors')
@@ -41,11 +41,12 @@ def table_specs(report: Dict[str, Any]) -> List[TableSpec]:
                    if c.startswith('kappa ')]
   return [
       TableSpec('what_to_work_on', 'What to work on: gap to HLP x share of data',
-                ('model', 'hlp', 'gap', 'share', 'potential', 'blessed_model'),
+                ('model', 'hlp', 'gap', 'share', 'potential', BLESSED_MODEL_COLUMN),
                 ('rank', 'slice', 'n_eval', 'n_labeled', 'model', 'hlp', 'gap',
-                 'share', 'potential', 'model_above_hlp', 'blessed_model'), 30),
-      TableSpec('not_ranked', 'Slices not ranked', ('model', 'hlp', 'blessed_model'),
-                ('slice', 'n_eval', 'n_labeled', 'model', 'hlp', 'blessed_model', 'reason')),
+                 'share', 'potential', 'model_above_hlp', BLESSED_MODEL_COLUMN), 30),
+      TableSpec('not_ranked', 'Slices not ranked', ('model', 'hlp', BLESSED_MODEL_COLUMN),
+                ('slice', 'n_eval', 'n_labeled', 'model', 'hlp', BLESSED_MODEL_COLUMN,
+                 'reason')),
       TableSpec('hlp_by_slice', 'Human-level performance per slice',
                 ['hlp', 'best_labeler'] + _labeler_accuracy_columns(labelers),
                 ['slice_column', 'slice_value', 'n_labeled', 'basis', 'hlp',

@@ -23,6 +23,7 @@ import sys
 import time
 from typing import Callable, Dict, List, Optional
 
+from analysis import hlp_report
 import description
 import durable
 from loop import alarm as alarm_lib
@@ -267,7 +268,8 @@ class Simulation:
       # the gap the earlier analysis named would also compare two spans' noise,
       # and a slice named for the largest gap regresses toward the mean alone.
       column, value, _ = self.collected
-      result.gap_before = world_lib.slice_gap(report, column, value, 'blessed_model')
+      result.gap_before = world_lib.slice_gap(report, column, value,
+                                              hlp_report.BLESSED_MODEL_COLUMN)
       result.slice_gap = world_lib.slice_gap(report, column, value)
       result.notes.append(f'gap to human level of {column}={value}, serving model -> new '
                           f'model: {_f(result.gap_before)} -> {_f(result.slice_gap)}')

@@ -223,8 +223,8 @@ def top_slice(hlp_json: Optional[dict]) -> Optional[Dict[str, object]]:
 def slice_gap(hlp_json: Optional[dict], column: str, value: str,
               model: str = 'model') -> Optional[float]:
   """HLP minus a model's accuracy on one slice of a HumanLevelPerformance
-  report: `model` is the new model's column, or 'blessed_model' for the model
-  it would replace (on the same examples, against the same HLP)."""
+  report: `model` is the new model's column, or hlp_report.BLESSED_MODEL_COLUMN
+  for the model it would replace (on the same examples, against the same HLP)."""
   for table in ('what_to_work_on', 'not_ranked'):
     for row in ((hlp_json or {}).get('tables') or {}).get(table) or []:
       if row.get('slice_column') == column and str(row.get('slice_value')) == value:
