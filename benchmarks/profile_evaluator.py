@@ -82,7 +82,8 @@ def variant_config(spec, name: str):
     config.metrics_specs.extend(keep)
   if name == 'minimal':
     overall = config.metrics_specs[0]
-    keep = [m for m in overall.metrics if m.class_name in ('ExampleCount', eval_config.ACCURACY)]
+    keep = [m for m in overall.metrics
+            if m.class_name in (eval_config.FAST_METRICS['ExampleCount'], eval_config.ACCURACY)]
     del config.metrics_specs[:]
     config.metrics_specs.add().metrics.extend(keep)
   return config

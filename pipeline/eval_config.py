@@ -19,17 +19,17 @@ import tensorflow_model_analysis as tfma
 import description
 
 ACCURACY = 'FastSparseCategoricalAccuracy'
-# Same metrics, same names, computed faster (pipeline/eval_metrics.py): Keras'
-# sparse categorical accuracy counted by a TFMA combiner; precision, recall, F1 and Fairness Indicators
-# with their explicit-threshold confusion matrices counted with numpy; every
-# per-example combiner extracting an example's label and prediction once per
-# class, not once per slice and metric.
+# Same metrics, same names, their base counts shared by one numpy combiner
+# (pipeline/eval_metrics.py, pipeline/eval_shared.py): Keras' sparse
+# categorical accuracy as a TFMA metric, and TFMA's own metrics whose
+# confusion matrices, histograms, totals and counts TFMA would otherwise
+# count example by example in ~18 Python combiners per slice.
 ACCURACY_MODULE = 'pipeline.eval_metrics'
 FAIRNESS_MODULE = 'pipeline.eval_metrics'
 FAST_METRICS_MODULE = 'pipeline.eval_metrics'
 FAST_METRICS = {name: 'Fast' + name for name in (
     'Precision', 'Recall', 'F1Score', 'AUC', 'Calibration', 'CalibrationPlot',
-    'MultiClassConfusionMatrixPlot')}
+    'MultiClassConfusionMatrixPlot', 'ExampleCount')}
 PREDICTION_KEY = 'probabilities'
 SIGNATURE = 'serving_examples'
 PREPROCESSING_SIGNATURE = 'transform_features'
@@ -86,7 +86,7 @@ def _accuracy_threshold(evaluation: description.Evaluation) -> tfma.MetricThresh
 def metrics_specs(spec: description.DatasetSpec) -> List[tfma.MetricsSpec]:
   evaluation = spec.evaluation
   overall = tfma.MetricsSpec(metrics=[
-      tfma.MetricConfig(class_name='ExampleCount'),
+      _metric('ExampleCount'),
       tfma.MetricConfig(
           class_name=ACCURACY, module=ACCURACY_MODULE,
           per_slice_thresholds=_overall_only(_accuracy_threshold(evaluation))),

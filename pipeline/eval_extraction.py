@@ -1,21 +1,17 @@
-"""Each example's label, prediction and weight, extracted once per class, not per slice and metric.
+"""Each example's label, prediction and weight, extracted once per example, not once per slice.
 
 TFMA's evaluator computes each example's StandardMetricInputs once, fans
 the same object out to every slice the example is in (slicer_lib.py,
-_FanoutSlicesDoFn: one dict shared by all slice keys) and calls every
-combiner on it in turn (metrics_plots_and_validations_evaluator.py,
-_ComputationsCombineFn.add_input), before the next example. Each of TFMA's
-combiners runs to_label_prediction_example_weight itself (class
-binarization, key lookups): on the default data, 8 slices x ~18 combiners
-per example, half of the Evaluator's time. Our combiners
-(pipeline/eval_metrics.py, pipeline/eval_histogram.py) ask here instead:
-the last element's extractions are kept, per setting.
+_FanoutSlicesDoFn: one dict shared by all slice keys) and calls the
+combiners on it slice after slice, before the next example. The shared
+combiner (pipeline/eval_shared.py) would run to_label_prediction_example_weight
+(key lookups, shape checks) once per slice; it asks here instead: the last
+element's extractions are kept, per setting.
 """
 
 import threading
 from typing import Any, Dict, Tuple
 
-from tensorflow_model_analysis.metrics import metric_util
 
 
 class _LastElement(threading.local):
@@ -65,19 +61,4 @@ def extracted(element, extraction: Extraction) -> list:
     convert = extraction.convert
     values = [convert(*v) for v in extraction.function(element, **extraction.kwargs)]
     last.values[extraction.key] = values
-  return values
-
-
-def scalars(label, prediction, weight) -> Tuple[float, float, float]:
-  """As TFMA's explicit-threshold confusion matrices convert them."""
-  return (metric_util.safe_to_scalar(label), metric_util.safe_to_scalar(prediction),
-          metric_util.safe_to_scalar(weight))
-
-
-def floats(label, prediction, weight) -> Tuple[float, float, float]:
-  """As TFMA's calibration histogram converts them."""
-  return float(label), float(prediction), float(weight)
-
-
-def as_yielded(*values) -> tuple:
   return values
