@@ -2,8 +2,7 @@
 
 The tables are analysis/hlp_report.py's; the page, reports/templates/hlp_report.html.j2.
 Reading the examples is most of the work on a large span, so read_examples
-turns only the rows it keeps into Python values, column by column, and skips
-decoding a batch whose ids alone show it holds none.
+turns only the rows it keeps into Python values, column by column.
 """
 
 import io
@@ -34,10 +33,6 @@ from analysis import hlp_view
 SIGNATURE = 'serving_examples'
 PREDICT_BATCH = 1024
 READ_BATCH = 2048
-# Labels spread over a split (the labelers' usual random sample) leave no
-# batch to skip, and the look at the ids then only adds ~15% to decoding:
-# after this many batches in a row that it could not skip, a split stops looking.
-ID_CHECK_PATIENCE = 8
 
 EXAMPLES_KEY = 'examples'
 MODEL_KEY = 'model'
@@ -169,46 +164,13 @@ def _labelled(column: pa.Array, kind: Optional[str], labels: pa.Array) -> np.nda
   return ids.isin(set(labels.to_pylist())).to_numpy()
 
 
-def _utf8_labels(labels: pa.Array) -> Optional[frozenset]:
-  """The labels as UTF-8 bytes, to compare undecoded ids with; None when that
-  could miss a match: an id that is not UTF-8 decodes with U+FFFD, a missing
-  one reads 'None'."""
-  strings = labels.to_pylist()
-  if any('\ufffd' in s for s in strings) or 'None' in strings:
-    return None
-  return frozenset(s.encode('utf-8') for s in strings)
-
-
-def _surely_unlabelled(records: List[bytes], id_column: str,
-                       utf8_labels: Optional[frozenset]) -> bool:
-  """True when some record has an id and no record's id is labelled.
-
-  TF's parser reads the id feature alone, 7-10x faster than decoding the
-  whole batch; whenever it cannot answer exactly (no id seen, an id that is
-  not bytes, labels an undecoded id cannot be compared with), the caller
-  decodes the batch.
-  """
-  if utf8_labels is None:
-    return False
-  try:
-    ids = tf.io.parse_example(records, {id_column: tf.io.VarLenFeature(tf.string)})[id_column]
-  except tf.errors.OpError:
-    return False
-  values = ids.values.numpy()
-  if not len(values):
-    return False
-  first = ids.indices.numpy()[:, 1] == 0
-  return utf8_labels.isdisjoint(values[first].tolist())
-
-
 def read_examples(examples: types.Artifact, spec: description.DatasetSpec, eval_split: str,
                   label_ids: set, max_train_rows: int):
   """(evaluation frame, its serialized examples, train frame, frame of labeled ids).
 
   One pass over every split: the evaluation split is kept whole, the train
   split up to max_train_rows, and from every split the rows whose id is in
-  label_ids. A batch whose ids show it has no row to keep is not decoded,
-  and only kept rows become Python values.
+  label_ids. Only kept rows become Python values.
   """
   splits = artifact_utils.decode_split_names(examples.split_names)
   if eval_split not in splits:
@@ -220,21 +182,14 @@ def read_examples(examples: types.Artifact, spec: description.DatasetSpec, eval_
         f'{examples_utils.get_payload_format_string(examples)})')
   decoder = example_coder.ExamplesToRecordBatchDecoder()
   labels = _label_set(label_ids)
-  utf8_labels = _utf8_labels(labels)
   kinds = {c.name: c.type for c in spec.columns}
   evaluation, serialized, train, labeled = [], [], [], []
   train_rows = 0
   for split in splits:
-    unskipped = 0
     for records in _records(_split_files(examples, split)):
       whole = split == eval_split
       head = (min(len(records), max_train_rows - train_rows)
               if not whole and split == 'train' and train_rows < max_train_rows else 0)
-      if not whole and not head and unskipped < ID_CHECK_PATIENCE:
-        if _surely_unlabelled(records, spec.id_column, utf8_labels):
-          unskipped = 0
-          continue
-        unskipped += 1
       batch = decoder.DecodeBatch(records)
       if spec.id_column not in batch.schema.names:
         raise hlp_data.HlpDataError(

@@ -210,48 +210,9 @@ def test_bytes_not_utf8_fall_back_to_pythons_decoder():
   assert executor._strings(first[:2]).type == pa.large_string()
 
 
-def test_a_batch_with_no_row_to_keep_is_not_decoded(tmp_path, spec, small_batches, monkeypatch):
-  examples = _write(tmp_path, _splits())
-  decoded = []
-  real = example_coder.ExamplesToRecordBatchDecoder
-
-  class Spy:
-
-    def __init__(self):
-      self._decoder = real()
-
-    def DecodeBatch(self, records):  # pylint: disable=invalid-name
-      decoded.append(len(records))
-      return self._decoder.DecodeBatch(records)
-
-  monkeypatch.setattr(executor.example_coder, 'ExamplesToRecordBatchDecoder', Spy)
-  executor.read_examples(examples, spec, 'eval', {'s4'}, 4)
-  # train: its first batch (the 4 rows kept); eval: both batches; test: the
-  # batch holding s4. Train's other two batches and test's first are skipped.
-  assert decoded == [4, 4, 3, 2]
-
-
 def test_a_split_without_the_id_feature_is_refused_even_when_nothing_is_kept(tmp_path, spec):
   splits = _splits()
   splits['test'] = [{'age': [1]}, {'age': [2]}]
   examples = _write(tmp_path, splits)
   with pytest.raises(hlp_data.HlpDataError, match="split 'test'"):
     executor.read_examples(examples, spec, 'eval', set(), 0)
-
-
-def test_a_split_whose_batches_all_hold_labels_stops_looking_at_ids(tmp_path, spec, monkeypatch):
-  examples = _write(tmp_path, _splits())
-  monkeypatch.setattr(executor, 'READ_BATCH', 2)
-  monkeypatch.setattr(executor, 'ID_CHECK_PATIENCE', 2)
-  looked = []
-  check = executor._surely_unlabelled
-  monkeypatch.setattr(executor, '_surely_unlabelled', lambda records, *args: (
-      looked.append(records[0]) or check(records, *args)))
-  label_ids = {'t0', 't5', 't7', 's1'}
-  _assert_same(_reference_read_examples(examples, spec, 'eval', label_ids, 0),
-               executor.read_examples(examples, spec, 'eval', label_ids, 0))
-  # train: t0's batch holds a label, t2's not (a fresh start), t4's and t6's
-  # do, so from t8 on all are decoded unlooked at; test looks afresh.
-  firsts = [tf.train.Example.FromString(r).features.feature['application_id'].bytes_list.value[0]
-            for r in looked]
-  assert firsts == [b't0', b't2', b't4', b't6', b's0', b's2', b's4']
