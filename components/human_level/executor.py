@@ -1,15 +1,19 @@
 """HumanLevelAnalysis's executor: joins the labels with the examples, predicts, writes the report.
 
 The tables are analysis/hlp_report.py's; the page, reports/templates/hlp_report.html.j2.
+Reading the examples is most of the work on a large span, so read_examples
+turns only the rows it keeps into Python values, column by column.
 """
 
 import io
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from absl import logging
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import tensorflow as tf
 from tfx import types
 from tfx.components.util import examples_utils
@@ -63,24 +67,101 @@ def _records(files: List[str]):
     yield batch.tolist()
 
 
-def _decode(decoder, records: List[bytes], spec: description.DatasetSpec) -> pd.DataFrame:
-  """Raw tf.Examples -> one row each; a missing value is None/NaN.
+def _strings(first: pa.Array) -> pa.Array:
+  """Bytes -> str as bytes.decode('utf-8', 'replace') would; null stays null."""
+  target = pa.large_string() if pa.types.is_large_binary(first.type) else pa.string()
+  try:
+    return pc.cast(first, target)
+  except pa.ArrowInvalid:
+    # Arrow only validates; the replacement characters need Python's decoder.
+    return pa.array([None if v is None else v.decode('utf-8', 'replace')
+                     for v in first.to_pylist()], target)
+
+
+def _list_cells(column: pa.Array):
+  """(starts, present): where each row's first value sits in column.values, and
+  whether the row has one at all (an empty or null list has none)."""
+  offsets = column.offsets.to_numpy()
+  starts = offsets[:-1]
+  present = offsets[1:] > starts
+  if column.null_count:
+    # Arrow lets a null list span values; the decoder's do not, but need not.
+    present &= column.is_valid().to_numpy(zero_copy_only=False)
+  return starts, present
+
+
+def _cells(column: pa.Array, kind: Optional[str], rows: Optional[np.ndarray]) -> np.ndarray:
+  """One column's cells for `rows` (None: every row), as _decode_by_row makes them."""
+  if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+    value_type = column.type.value_type
+    starts, present = _list_cells(column)
+    kept = slice(None) if rows is None else rows
+    binary = pa.types.is_binary(value_type) or pa.types.is_large_binary(value_type)
+    if binary and present.any():
+      first = column.values.take(pa.array(starts[kept], mask=~present[kept]))
+      return _strings(first).to_numpy(zero_copy_only=False)
+    # A bytes column with no value in the whole batch is all missing: the
+    # by-row rule gives it no str, so an `int`/`float` one is NaN like the rest.
+    numeric = pa.types.is_integer(value_type) or pa.types.is_floating(value_type)
+    if kind in ('int', 'float') and (numeric or binary):
+      starts, present = starts[kept], present[kept]
+      cells = np.full(len(starts), np.nan)
+      if present.any():
+        cells[present] = column.values.to_numpy()[starts[present]]
+      return cells
+  return _decode_by_row(column, kind)[slice(None) if rows is None else rows]
+
+
+def _decode_by_row(column: pa.Array, kind: Optional[str]) -> np.ndarray:
+  """The general rule, one Python object per cell: the first value of each list
+  or None; bytes -> str; `int` and `float` columns -> float64 with NaN."""
+  values = [v[0] if v else None for v in column.to_pylist()]
+  if any(isinstance(v, bytes) for v in values):
+    values = [v.decode('utf-8', 'replace') if isinstance(v, bytes) else v for v in values]
+  elif kind in ('int', 'float'):
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+  # pandas picks the dtype from the whole batch (ints with a gap become float).
+  return pd.Series(values).to_numpy()
+
+
+def _frame(batch: pa.RecordBatch, kinds: Dict[str, str],
+           rows: Optional[np.ndarray]) -> pd.DataFrame:
+  """The batch's `rows` (None: all) as a frame, one value per cell; a missing
+  value is None/NaN.
 
   Every `int` column of the description becomes float: a column with a gap in
   one split and none in another would otherwise be int in one frame and
   float in the other, and their values would not compare equal as strings.
   """
-  batch = decoder.DecodeBatch(records)
-  types_by_name = {c.name: c.type for c in spec.columns}
-  columns = {}
-  for name, column in zip(batch.schema.names, batch.columns):
-    values = [v[0] if v else None for v in column.to_pylist()]
-    if values and any(isinstance(v, bytes) for v in values):
-      values = [v.decode('utf-8', 'replace') if isinstance(v, bytes) else v for v in values]
-    elif types_by_name.get(name) in ('int', 'float'):
-      values = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-    columns[name] = values
-  return pd.DataFrame(columns)
+  return pd.DataFrame({name: _cells(column, kinds.get(name), rows)
+                       for name, column in zip(batch.schema.names, batch.columns)})
+
+
+def _label_set(label_ids: set) -> pa.Array:
+  # A decoded id is a str of valid UTF-8: no other label can ever equal one,
+  # and Arrow cannot hold a str that UTF-8 cannot spell.
+  def spelled(value):
+    try:
+      value.encode('utf-8')
+      return True
+    except UnicodeEncodeError:
+      return False
+  return pa.array(sorted({str(v) for v in label_ids if isinstance(v, str) and spelled(v)}),
+                  pa.large_string())
+
+
+def _labelled(column: pa.Array, kind: Optional[str], labels: pa.Array) -> np.ndarray:
+  """Which rows' id, as str (a missing one is 'None' or 'nan'), is in labels."""
+  listed = pa.types.is_list(column.type) or pa.types.is_large_list(column.type)
+  if listed and (pa.types.is_binary(column.type.value_type) or
+                 pa.types.is_large_binary(column.type.value_type)):
+    starts, present = _list_cells(column)
+    if present.any():
+      ids = _strings(column.values.take(pa.array(starts, mask=~present)))
+      ids = pc.fill_null(ids.cast(pa.large_string()), 'None')
+      return pc.is_in(ids, value_set=labels).to_numpy(zero_copy_only=False)
+  ids = pd.Series(_cells(column, kind, None)).astype(str)
+  return ids.isin(set(labels.to_pylist())).to_numpy()
 
 
 def read_examples(examples: types.Artifact, spec: description.DatasetSpec, eval_split: str,
@@ -89,7 +170,7 @@ def read_examples(examples: types.Artifact, spec: description.DatasetSpec, eval_
 
   One pass over every split: the evaluation split is kept whole, the train
   split up to max_train_rows, and from every split the rows whose id is in
-  label_ids.
+  label_ids. Only kept rows become Python values.
   """
   splits = artifact_utils.decode_split_names(examples.split_names)
   if eval_split not in splits:
@@ -100,26 +181,34 @@ def read_examples(examples: types.Artifact, spec: description.DatasetSpec, eval_
         f'the examples {examples.uri} are not tf.Examples (payload format '
         f'{examples_utils.get_payload_format_string(examples)})')
   decoder = example_coder.ExamplesToRecordBatchDecoder()
+  labels = _label_set(label_ids)
+  kinds = {c.name: c.type for c in spec.columns}
   evaluation, serialized, train, labeled = [], [], [], []
   train_rows = 0
   for split in splits:
     for records in _records(_split_files(examples, split)):
-      frame = _decode(decoder, records, spec)
-      if spec.id_column not in frame.columns:
+      whole = split == eval_split
+      head = (min(len(records), max_train_rows - train_rows)
+              if not whole and split == 'train' and train_rows < max_train_rows else 0)
+      batch = decoder.DecodeBatch(records)
+      if spec.id_column not in batch.schema.names:
         raise hlp_data.HlpDataError(
             f'the examples of split {split!r} have no {spec.id_column!r} feature (the '
             f'description\'s id_column); labels cannot be joined')
-      ids = frame[spec.id_column].astype(str)
-      has_label = ids.isin(label_ids).to_numpy()
+      id_cells = batch.column(batch.schema.get_field_index(spec.id_column))
+      has_label = _labelled(id_cells, kinds.get(spec.id_column), labels)
+      rows = None if whole else np.flatnonzero(has_label | (np.arange(len(records)) < head))
+      if rows is not None and not len(rows):
+        continue
+      frame = _frame(batch, kinds, rows)
       if has_label.any():
-        labeled.append(frame[has_label])
-      if split == eval_split:
+        labeled.append(frame[has_label if rows is None else has_label[rows]])
+      if whole:
         evaluation.append(frame)
         serialized.extend(records)
-      elif split == 'train' and train_rows < max_train_rows:
-        keep = frame.head(max_train_rows - train_rows)
-        train.append(keep)
-        train_rows += len(keep)
+      elif head:
+        train.append(frame.head(head))
+        train_rows += head
   concat = lambda frames: (pd.concat(frames, ignore_index=True) if frames
                            else pd.DataFrame(columns=[spec.id_column]))
   return concat(evaluation), serialized, concat(train), concat(labeled)
