@@ -152,8 +152,10 @@ class _ThresholdMatrices(Task):
 class _Histogram(Task):
   """TFMA's calibration histogram (AUC, CalibrationPlot): per bucket, examples and weighted sums.
 
-  The state is sparse, (bucket indices, counts, sums): a slice's examples fall
-  in few of AUC's 10,002 buckets, and Beam pickles accumulators between stages.
+  The state is sparse, (indices of the buckets an example fell in, their sums):
+  a slice's examples fall in few of AUC's 10,002 buckets, and Beam pickles
+  accumulators between stages. A bucket exists once an example fell in it,
+  as in TFMA, even if its weights sum to zero.
   """
 
   def __init__(self, combiner, key, keys):
@@ -164,7 +166,7 @@ class _Histogram(Task):
     self.by_prediction = combiner._prediction_based_bucketing
 
   def create(self):
-    return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3))
+    return np.zeros(0, np.int64), np.zeros((0, 3))
 
   def _indices(self, values: np.ndarray) -> np.ndarray:
     # TFMA's _bucket_index: ((v - left) / range * num_buckets) + 1, truncated,
@@ -180,20 +182,17 @@ class _Histogram(Task):
     weights = _weights(self.weighted, rows)
     index = self._indices(predictions if self.by_prediction else labels)
     sums = np.stack([labels * weights, predictions * weights, weights], 1)
-    return self.merge(state, (index, np.ones(len(index), np.int64), sums))
+    return self.merge(state, (index, sums))
 
   def merge(self, state, other):
-    index = np.concatenate([state[0], other[0]])
-    used, inverse = np.unique(index, return_inverse=True)
-    counts = np.bincount(inverse, weights=np.concatenate([state[1], other[1]]),
-                         minlength=len(used)).astype(np.int64)
-    both = np.concatenate([state[2], other[2]])
+    used, inverse = np.unique(np.concatenate([state[0], other[0]]), return_inverse=True)
+    both = np.concatenate([state[1], other[1]])
     sums = np.stack([np.bincount(inverse, weights=both[:, c], minlength=len(used))
                      for c in range(3)], 1)
-    return used, counts, sums
+    return used, sums
 
   def output(self, state) -> Dict[Any, Any]:
-    used, _, sums = state
+    used, sums = state
     return {self.keys[0]: [calibration_histogram.Bucket(int(i), *(float(v) for v in row))
                            for i, row in zip(used, sums)]}
 
