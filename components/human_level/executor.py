@@ -150,8 +150,10 @@ def _label_set(label_ids: set) -> pa.Array:
                   pa.large_string())
 
 
-def _labelled(column: pa.Array, kind: Optional[str], labels: pa.Array) -> np.ndarray:
-  """Which rows' id, as str (a missing one is 'None' or 'nan'), is in labels."""
+def _labelled(column: pa.Array, kind: Optional[str], labels: pa.Array,
+              label_strings: frozenset) -> np.ndarray:
+  """Which rows' id, as str (a missing one is 'None' or 'nan'), is in labels
+  (label_strings: the same, for ids that are not bytes)."""
   listed = pa.types.is_list(column.type) or pa.types.is_large_list(column.type)
   if listed and (pa.types.is_binary(column.type.value_type) or
                  pa.types.is_large_binary(column.type.value_type)):
@@ -161,7 +163,7 @@ def _labelled(column: pa.Array, kind: Optional[str], labels: pa.Array) -> np.nda
       ids = pc.fill_null(ids.cast(pa.large_string()), 'None')
       return pc.is_in(ids, value_set=labels).to_numpy(zero_copy_only=False)
   ids = pd.Series(_cells(column, kind, None)).astype(str)
-  return ids.isin(set(labels.to_pylist())).to_numpy()
+  return ids.isin(label_strings).to_numpy()
 
 
 def read_examples(examples: types.Artifact, spec: description.DatasetSpec, eval_split: str,
@@ -182,6 +184,7 @@ def read_examples(examples: types.Artifact, spec: description.DatasetSpec, eval_
         f'{examples_utils.get_payload_format_string(examples)})')
   decoder = example_coder.ExamplesToRecordBatchDecoder()
   labels = _label_set(label_ids)
+  label_strings = frozenset(labels.to_pylist())
   kinds = {c.name: c.type for c in spec.columns}
   evaluation, serialized, train, labeled = [], [], [], []
   train_rows = 0
@@ -196,7 +199,7 @@ def read_examples(examples: types.Artifact, spec: description.DatasetSpec, eval_
             f'the examples of split {split!r} have no {spec.id_column!r} feature (the '
             f'description\'s id_column); labels cannot be joined')
       id_cells = batch.column(batch.schema.get_field_index(spec.id_column))
-      has_label = _labelled(id_cells, kinds.get(spec.id_column), labels)
+      has_label = _labelled(id_cells, kinds.get(spec.id_column), labels, label_strings)
       rows = None if whole else np.flatnonzero(has_label | (np.arange(len(records)) < head))
       if rows is not None and not len(rows):
         continue

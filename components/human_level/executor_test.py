@@ -190,6 +190,29 @@ def test_one_batch_per_split_is_the_reference_too(tmp_path, spec):
                executor.read_examples(examples, spec, 'eval', label_ids, 6))
 
 
+def test_integer_ids_are_matched_as_their_strings_like_the_reference(tmp_path, spec,
+                                                                     small_batches):
+  # An id column of int64s takes the by-row path: its cells as str ('7'), and
+  # in a batch with a missing id pandas makes them floats ('7.0'), as the old
+  # reader did (t9's batch has a row without id; s1's has none).
+  def integer_ids(rows):
+    out = []
+    for row in rows:
+      row = dict(row)
+      if row.get('application_id') == NO_BYTES:
+        row['application_id'] = NO_INTS
+      elif 'application_id' in row:
+        row['application_id'] = [int.from_bytes(row['application_id'][0], 'big')]
+      out.append(row)
+    return out
+  examples = _write(tmp_path, {k: integer_ids(v) for k, v in _splits().items()})
+  label_ids = {str(int.from_bytes(b't9', 'big')) + '.0', str(int.from_bytes(b's1', 'big')) + '.0',
+               str(int.from_bytes(b'e1', 'big'))}
+  expected = _reference_read_examples(examples, spec, 'eval', label_ids, 6)
+  assert len(expected[3]) == 2  # t9 and e1; s1 is not spelled with '.0' in its batch
+  _assert_same(expected, executor.read_examples(examples, spec, 'eval', label_ids, 6))
+
+
 def test_the_cells_are_what_the_description_says(tmp_path, spec, small_batches):
   examples = _write(tmp_path, _splits())
   _, _, train, labeled = executor.read_examples(examples, spec, 'eval', {'t9', 's1'}, 8)
