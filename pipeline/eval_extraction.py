@@ -30,8 +30,6 @@ _LAST = _LastElement()
 def _hashable(value) -> Any:
   if hasattr(value, 'SerializeToString'):  # eval_config
     return ('proto', type(value).__name__, value.SerializeToString(deterministic=True))
-  if isinstance(value, dict):  # class_weights
-    return ('dict', tuple(sorted(value.items())))
   return value
 
 
