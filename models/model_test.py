@@ -143,3 +143,52 @@ def test_exported_signatures_take_raw_values_and_agree(tiny_spec, tiny_transform
   batch = _model_inputs(transformed, model)
   np.testing.assert_allclose(reloaded.predict(batch, verbose=0),
                              model.predict(batch, verbose=0), rtol=1e-5)
+
+
+def _write_transformed_shards(directory, feature_spec, shards, rows_per_shard):
+  """Gzipped tf.Example shards of random values for every transformed feature."""
+  rng = np.random.default_rng(3)
+  for shard in range(shards):
+    path = str(directory / f'transformed_examples-{shard:05d}-of-{shards:05d}.gz')
+    with tf.io.TFRecordWriter(path, options='GZIP') as writer:
+      for _ in range(rows_per_shard):
+        features = {}
+        for name, spec in feature_spec.items():
+          if spec.dtype == tf.int64:
+            features[name] = tf.train.Feature(
+                int64_list=tf.train.Int64List(value=[int(rng.integers(0, 3))]))
+          else:
+            features[name] = tf.train.Feature(
+                float_list=tf.train.FloatList(value=[float(rng.normal())]))
+        writer.write(tf.train.Example(
+            features=tf.train.Features(feature=features)).SerializeToString())
+
+
+def _batches(dataset):
+  return [({k: v.numpy() for k, v in features.items()}, labels.numpy())
+          for features, labels in dataset]
+
+
+@pytest.mark.parametrize('shuffle', [True, False])
+def test_input_fn_yields_tfx_bsls_batches_in_tfx_bsls_order(tiny_transform, tmp_path, shuffle):
+  # The reference: tfx_bsl's own dataset (the Trainer's data_accessor), its
+  # interleave cycle pinned to one file as it is on two cores.
+  from tfx_bsl.tfxio import dataset_options, tf_example_record
+  _, output = tiny_transform
+  feature_spec = output.transformed_feature_spec()
+  _write_transformed_shards(tmp_path, feature_spec, shards=3, rows_per_shard=700)
+  pattern = [str(tmp_path / '*')]
+  reference = tf_example_record.TFExampleRecord(
+      pattern, schema=output.transformed_metadata.schema).TensorFlowDataset(
+          dataset_options.TensorFlowDatasetOptions(
+              batch_size=64, label_key='outcome_xf', num_epochs=1, shuffle=shuffle,
+              shuffle_seed=model_lib.SHUFFLE_SEED, reader_num_threads=1))
+  expected = _batches(reference)
+  got = _batches(model_lib._input_fn(pattern, feature_spec, 'outcome_xf', 64, shuffle))
+  assert len(got) == len(expected) == 33  # 2,100 rows in batches of 64
+  for (features, labels), (want_features, want_labels) in zip(got, expected):
+    assert features.keys() == want_features.keys()
+    for name, values in features.items():
+      assert values.dtype == want_features[name].dtype
+      np.testing.assert_array_equal(values, want_features[name])
+    np.testing.assert_array_equal(labels, want_labels)
