@@ -37,6 +37,7 @@ from description import rollout_policy
 from description import scoring as description_scoring
 
 from ml_metadata.proto import metadata_store_pb2
+import tensorflow_data_validation as tfdv
 
 import description
 from components.automation_policy import component as automation_policy
@@ -107,9 +108,16 @@ def create_pipeline(
                     .with_id('SchemaGen') if schema_path else None)
 
   # Computes statistics over every split for validation and visualization.
+  # Top values and distinct counts come from TFDV's sketches (its own
+  # in-memory path, and its planned default): exact for every column of up
+  # to 1,024 distinct values, so for every categorical a comparator, a
+  # domain or a report reads; approximate beyond (at a million rows the id
+  # column's 699,604 distinct values are counted 693,826). TFDV's exact path
+  # shuffles every distinct value through Beam: 86 s against 58 s there.
   statistics_gen = StatisticsGen(
       examples=example_gen.outputs['examples'],
-      schema=curated_schema.outputs['schema'] if curated_schema else None)
+      schema=curated_schema.outputs['schema'] if curated_schema else None,
+      stats_options=tfdv.StatsOptions(use_sketch_based_topk_uniques=True))
   components.append(statistics_gen)
 
   # Without a curated schema, infers one from the statistics.
