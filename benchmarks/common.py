@@ -344,6 +344,30 @@ def output_uri(timings: Sequence[ComponentTiming], node: str, key: str) -> Optio
   return found.outputs[key][-1]
 
 
+def kept_run(run_dir: str) -> Dict[str, ComponentTiming]:
+  """The latest run's components in a kept pipeline directory (the one that
+  holds metadata.sqlite; its name is the pipeline's), by canonical name."""
+  metadata_path = os.path.join(run_dir, 'metadata.sqlite')
+  if not os.path.exists(metadata_path):
+    raise FileNotFoundError(f'{run_dir} holds no metadata.sqlite: not a kept pipeline directory')
+  return timings_by_name(component_timings(metadata_path, os.path.basename(run_dir.rstrip('/'))))
+
+
+def execution_properties(run_dir: str, component_class: str) -> Dict[str, str]:
+  """The string custom properties (exec properties) of the latest execution
+  of a component class ('Trainer', 'Transform') in a kept run's MLMD."""
+  from metadata import connection  # pylint: disable=g-import-not-at-top
+  store = connection.open_store(os.path.join(run_dir, 'metadata.sqlite'))
+  types = {t.id: t.name for t in store.get_execution_types()}
+  executions = [e for e in store.get_executions()
+                if types.get(e.type_id, '').split('.')[-1] == component_class]
+  if not executions:
+    raise LookupError(f'no {component_class} execution in {run_dir}/metadata.sqlite')
+  latest = max(executions, key=lambda e: e.id)
+  return {k: v.string_value for k, v in latest.custom_properties.items()
+          if v.HasField('string_value')}
+
+
 def as_jsonable(obj):
   if dataclasses.is_dataclass(obj):
     return {k: as_jsonable(v) for k, v in dataclasses.asdict(obj).items()}

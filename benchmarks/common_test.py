@@ -219,3 +219,25 @@ def test_summary_serves_the_pushed_model_directory_not_the_rollout_state(tmp_pat
   (serving / 'taxi.rollout.json').write_text('{}')
   assert summary.pushed_model({'meta': {'work_dir': str(tmp_path)}}) == str(serving / 'taxi')
   assert summary.pushed_model({'meta': {'work_dir': str(tmp_path / 'none')}}) is None
+
+
+def test_execution_properties_are_the_latest_executions_of_that_class(tmp_path):
+  from ml_metadata.proto import metadata_store_pb2
+  from metadata import connection
+  run = tmp_path / 'credit_risk'
+  run.mkdir()
+  store = connection.create_sqlite_store(str(run / 'metadata.sqlite'))
+  def execution_type(name):
+    return store.put_execution_type(metadata_store_pb2.ExecutionType(name=name))
+  trainer, other = execution_type('tfx.components.trainer.component.Trainer'), execution_type(
+      'components.my.component.NotATrainer')
+  for type_id, value in [(trainer, 'first'), (trainer, 'latest'), (other, 'other')]:
+    execution = metadata_store_pb2.Execution(type_id=type_id)
+    execution.custom_properties['train_args'].string_value = value
+    execution.custom_properties['count'].int_value = 1
+    store.put_executions([execution])
+  assert common.execution_properties(str(run), 'Trainer') == {'train_args': 'latest'}
+  with pytest.raises(LookupError, match='no Transform execution'):
+    common.execution_properties(str(run), 'Transform')
+  with pytest.raises(FileNotFoundError, match='not a kept pipeline directory'):
+    common.kept_run(str(tmp_path))
