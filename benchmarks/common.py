@@ -344,13 +344,13 @@ def output_uri(timings: Sequence[ComponentTiming], node: str, key: str) -> Optio
   return found.outputs[key][-1]
 
 
-def kept_run(run_dir: str) -> Dict[str, ComponentTiming]:
+def kept_run(run_dir: str) -> List[ComponentTiming]:
   """The latest run's components in a kept pipeline directory (the one that
-  holds metadata.sqlite; its name is the pipeline's), by canonical name."""
+  holds metadata.sqlite; its name is the pipeline's), for output_uri."""
   metadata_path = os.path.join(run_dir, 'metadata.sqlite')
   if not os.path.exists(metadata_path):
     raise FileNotFoundError(f'{run_dir} holds no metadata.sqlite: not a kept pipeline directory')
-  return timings_by_name(component_timings(metadata_path, os.path.basename(run_dir.rstrip('/'))))
+  return component_timings(metadata_path, os.path.basename(run_dir.rstrip('/')))
 
 
 def execution_properties(run_dir: str, component_class: str) -> Dict[str, str]:

@@ -32,7 +32,7 @@ def _run_one(run_dir: str, mode: str, out_dir: str, beam_mode: str) -> float:
   from tfx.components.statistics_gen import executor
   from tfx.dsl.components.base import base_beam_executor
   from tfx.types import artifact_utils, standard_artifacts
-  run = list(common.kept_run(run_dir).values())
+  run = common.kept_run(run_dir)
   examples = standard_artifacts.Examples()
   examples.uri = common.output_uri(run, 'CsvExampleGen', 'examples')
   examples.split_names = artifact_utils.encode_split_names(['train', 'eval', 'test'])
@@ -60,10 +60,11 @@ def _string_differences(exact_dir: str, sketch_dir: str):
     features = lambda d: {'.'.join(f.path.step): f for f in tfdv.load_stats_binary(
         os.path.join(d, split, 'FeatureStats.pb')).datasets[0].features}
     exact, sketch = features(exact_dir), features(sketch_dir)
-    for name in sorted(exact):
-      a = exact[name].string_stats
-      b = sketch[name].string_stats if name in sketch else None
-      if b is None or a == b:
+    for name in sorted(exact.keys() - sketch.keys()):
+      yield f'{split} {name}: no statistics with sketches'
+    for name in sorted(exact.keys() & sketch.keys()):
+      a, b = exact[name].string_stats, sketch[name].string_stats
+      if a == b:
         continue
       yield (f'{split} {name}: distinct {a.unique:,} vs {b.unique:,}, top values '
              f'{"equal" if list(a.top_values) == list(b.top_values) else "differ"}, rank '

@@ -37,12 +37,12 @@ def main(argv=None) -> int:
   run = common.kept_run(args.run)
   props = common.execution_properties(args.run, 'Trainer')
   examples = standard_artifacts.Examples()
-  examples.uri = common.output_uri(list(run.values()), 'Transform', 'transformed_examples')
+  examples.uri = common.output_uri(run, 'Transform', 'transformed_examples')
   examples.split_names = artifact_utils.encode_split_names(['train', 'eval'])
   graph = standard_artifacts.TransformGraph()
-  graph.uri = common.output_uri(list(run.values()), 'Transform', 'transform_graph')
+  graph.uri = common.output_uri(run, 'Transform', 'transform_graph')
   schema = standard_artifacts.Schema()
-  schema.uri = common.output_uri(list(run.values()), 'SchemaGen', 'schema')
+  schema.uri = common.output_uri(run, 'SchemaGen', 'schema')
   out = tempfile.mkdtemp(prefix='profile_trainer_')
   fn_args = fn_args_utils.get_common_fn_args(
       {'examples': [examples], 'transform_graph': [graph], 'schema': [schema]},
@@ -50,8 +50,8 @@ def main(argv=None) -> int:
       working_dir=out)
   fn_args.serving_model_dir = os.path.join(out, 'serving')
   fn_args.model_run_dir = os.path.join(out, 'run')
-  fn_args.transform_output = graph.uri
-  fn_args.custom_config = json.loads(props['custom_config'])
+  # What TFX's Trainer executor adds to the common FnArgs.
+  fn_args.transform_output = fn_args.transform_graph_path
   os.makedirs(fn_args.model_run_dir)
 
   started = time.perf_counter()
