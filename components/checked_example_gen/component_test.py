@@ -3,9 +3,11 @@
 import collections
 import glob
 import gzip
+import io
 import json
 import os
 
+from apache_beam.io import tfrecordio
 from apache_beam.options import pipeline_options
 import pytest
 import tensorflow as tf
@@ -146,6 +148,15 @@ def test_split_index_is_tfx_partition_function():
       assert executor.split_index(record, buckets) == (
           base_example_gen_executor._PartitionFn(  # pylint: disable=protected-access
               record, len(buckets), buckets, config))
+
+
+def test_tfrecord_frames_are_beams_tfrecord_framing():
+  records = [b'', b'x', b'record' * 50, b'\x00\xff' * 300, b'x', b'record' * 50]
+  expected = io.BytesIO()
+  for record in records:
+    tfrecordio._TFRecordUtil.write_record(expected, record)  # pylint: disable=protected-access
+  assert executor.tfrecord_frames(records) == expected.getvalue()
+  assert executor.tfrecord_frames([]) == b''
 
 
 @pytest.mark.parametrize('args, shards', [

@@ -6,17 +6,18 @@ validation/stratified_split.py.
 """
 
 import bisect
+from concurrent import futures
 import hashlib
-import io
 import json
 import os
+import struct
 import zlib
 from typing import Any, Dict, List, Optional
 
 from absl import logging
 import apache_beam as beam
-from apache_beam.io import tfrecordio
 from apache_beam.options import pipeline_options
+import google_crc32c
 from google.protobuf import any_pb2
 from google.protobuf import wrappers_pb2
 from tfx.components.example_gen import base_example_gen_executor
@@ -112,6 +113,35 @@ def _io_configs(exec_properties: Dict[str, Any]):
   return input_config, output_config
 
 
+_LENGTH = struct.Struct('<Q').pack
+_MASKED_CRC = struct.Struct('<I').pack
+
+
+def _masked_crc32c(value: bytes) -> int:
+  crc = google_crc32c.value(value)
+  return (((crc >> 15) | (crc << 17)) + 0xa282ead8) & 0xffffffff
+
+
+def tfrecord_frames(records: List[bytes]) -> bytes:
+  """The records framed as Beam's TFRecord writer frames each one, joined.
+
+  What apache_beam.io.tfrecordio._TFRecordUtil.write_record writes (length,
+  masked crc32c of the length, data, masked crc32c of the data), without its
+  three calls and a buffer write per record (9.5 of the executor's 40 s at a
+  million rows, under cProfile). A length's 12 bytes are made once per length.
+  """
+  headers = {}
+  parts = []
+  for record in records:
+    size = len(record)
+    header = headers.get(size)
+    if header is None:
+      length = _LENGTH(size)
+      header = headers[size] = length + _MASKED_CRC(_masked_crc32c(length))
+    parts += (header, record, _MASKED_CRC(_masked_crc32c(record)))
+  return b''.join(parts)
+
+
 class _WriteSplitShards(beam.DoFn):
   """One checked file: encoded, split and written as gzipped TFRecord shards.
 
@@ -123,6 +153,9 @@ class _WriteSplitShards(beam.DoFn):
   `shards_per_file` consecutive runs (TFX's path spreads them over one shard
   per worker at random), so downstream readers have as many files to share
   between workers as before.
+
+  Compression runs on a thread beside the encoding of the next chunk: zlib
+  lets go of the GIL while it deflates, a fifth of the work on one core.
   """
 
   def __init__(self, types, redactor, split_uris: List[str], buckets: List[int],
@@ -143,16 +176,23 @@ class _WriteSplitShards(beam.DoFn):
         uri, f'{write_split.DEFAULT_TF_RECORD_FILE_NAME}-{index * shards + j:05d}'
         f'-of-{total:05d}.gz')) for j in range(shards)] for uri in self._split_uris]
     seen = 0
-    for chunk in chunks:
-      buffers = [[io.BytesIO() for _ in range(shards)] for _ in self._split_uris]
-      for record in chunk:
-        tfrecordio._TFRecordUtil.write_record(  # pylint: disable=protected-access
-            buffers[split_index(record, self._buckets)][seen * shards // max(rows, 1)],
-            record)
-        seen += 1
-      for split_buffers, split_outputs in zip(buffers, outputs):
-        for buffer, output in zip(split_buffers, split_outputs):
-          output.write(buffer.getvalue())
+    with futures.ThreadPoolExecutor(max_workers=1) as compressor:
+      # One chunk compressing while the next encodes: a single thread keeps
+      # every file's writes in order, and waiting for it bounds the memory.
+      writing = []
+      for chunk in chunks:
+        runs = [[[] for _ in range(shards)] for _ in self._split_uris]
+        for record in chunk:
+          runs[split_index(record, self._buckets)][seen * shards // max(rows, 1)].append(record)
+          seen += 1
+        framed = [(output, tfrecord_frames(run))
+                  for split_runs, split_outputs in zip(runs, outputs)
+                  for run, output in zip(split_runs, split_outputs) if run]
+        for done in writing:
+          done.result()  # Raises what the write raised.
+        writing = [compressor.submit(output.write, data) for output, data in framed]
+      for done in writing:
+        done.result()
     if seen != rows:
       raise RuntimeError(f'{path}: {seen} rows encoded, {rows} checked')
     for split_outputs in outputs:
