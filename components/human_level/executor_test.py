@@ -239,3 +239,44 @@ def test_a_split_without_the_id_feature_is_refused_even_when_nothing_is_kept(tmp
   examples = _write(tmp_path, splits)
   with pytest.raises(hlp_data.HlpDataError, match="split 'test'"):
     executor.read_examples(examples, spec, 'eval', set(), 0)
+
+
+class _CountingDecoder:
+  """Decodes as tfx_bsl does, counting how many batches were decoded ahead."""
+
+  def __init__(self, fail_at=None):
+    self._decoder = example_coder.ExamplesToRecordBatchDecoder()
+    self.started = 0
+    self._fail_at = fail_at
+
+  def DecodeBatch(self, records):  # pylint: disable=invalid-name
+    self.started += 1
+    if records[0] == self._fail_at:
+      raise ValueError(f'cannot decode {records[0]!r}')
+    return self._decoder.DecodeBatch(records)
+
+
+def _example(n):
+  return tf.train.Example(features=tf.train.Features(feature={'n': tf.train.Feature(
+      int64_list=tf.train.Int64List(value=[n]))})).SerializeToString()
+
+
+def test_batches_decode_on_threads_in_order_with_a_bounded_lookahead():
+  batches = [[_example(n), _example(n + 1)] for n in range(0, 40, 2)]
+  decoder = _CountingDecoder()
+  seen = []
+  for records, batch in executor._decoded(iter(batches), decoder, lookahead=3):  # pylint: disable=protected-access
+    assert decoder.started <= len(seen) + 1 + 3  # never more than 3 waiting
+    assert records == batches[len(seen)]
+    seen.append(batch.column(0).to_pylist())
+  assert seen == [[[n], [n + 1]] for n in range(0, 40, 2)]
+
+
+def test_a_batch_that_fails_to_decode_raises_in_its_place():
+  batches = [[_example(n)] for n in range(6)]
+  decoded = executor._decoded(iter(batches), _CountingDecoder(fail_at=_example(3)),  # pylint: disable=protected-access
+                              lookahead=2)
+  assert [b.column(0).to_pylist() for _, b in (next(decoded) for _ in range(3))] == [
+      [[0]], [[1]], [[2]]]
+  with pytest.raises(ValueError, match='cannot decode'):
+    next(decoded)
