@@ -78,7 +78,7 @@ def _decoded(batches: Iterator[List[bytes]], decoder, lookahead: int = DECODE_AH
 
   tfx_bsl's decoder lets go of the GIL, so while this thread turns one
   batch into Python values the next ones decode beside it (decoding was 25 of
-  the executor's 53 s at a million rows, on one core). At most `lookahead`
+  the executor's 53 s at a million rows under cProfile, on one core). At most `lookahead`
   batches wait decoded, so memory stays a few batches whatever the span.
   """
   with futures.ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool:
