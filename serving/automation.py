@@ -196,6 +196,13 @@ def annotate(payload: Dict[str, Any], decisions: Sequence[Decision]) -> Dict[str
   return payload
 
 
+def _remove_if_present(metric: Any, *labels: str) -> None:
+  try:
+    metric.remove(*labels)
+  except KeyError:  # prometheus_client's answer for a series never set
+    pass
+
+
 class AutomationMetrics:
   """Deferral counters per model and version, the level, the expected rates.
 
@@ -232,6 +239,14 @@ class AutomationMetrics:
       self.expected_deferral.labels(model, version, bound).set(value)
     if policy.expected_accuracy is not None:
       self.expected_accuracy.labels(model, version).set(policy.expected_accuracy)
+
+  def forget_version(self, model: str, version: str) -> None:
+    """An unloaded version's expectations leave the exposition (a dashboard
+    would otherwise compare live deferral with a band no longer served); its
+    decision counters stay: what it decided while loaded still happened."""
+    for bound in ('expected', 'low', 'high'):
+      _remove_if_present(self.expected_deferral, model, version, bound)
+    _remove_if_present(self.expected_accuracy, model, version)
 
   def observe_decisions(self, model: str, version: str, level: str,
                         decisions: Sequence[Decision]) -> None:

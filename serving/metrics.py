@@ -277,6 +277,7 @@ class ServingMetrics:
 
   def observe_unload(self, model: str, version: int) -> None:
     self.version_available.labels(model, str(version)).set(0)
+    self.automation.forget_version(model, str(version))
 
   def observe_routing(self, model: str, labels: Mapping[str, int], canary_weight: float) -> None:
     with self._labels_lock:

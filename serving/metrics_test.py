@@ -86,6 +86,32 @@ def test_routing_gauges_drop_stale_labels():
   assert value(s, 'serving_canary_weight_percent', model='m') == 0
 
 
+def test_an_unloaded_versions_automation_expectations_leave_and_its_counts_stay():
+  from serving import automation  # pylint: disable=g-import-not-at-top
+  m = ServingMetrics()
+  policy = automation.VersionPolicy(min_confidence=0.7, expected_deferral_rate=0.2,
+                                    expected_deferral_rate_low=0.15,
+                                    expected_deferral_rate_high=0.25, expected_accuracy=0.9)
+  for version in ('1', '2'):
+    m.observe_load('m', int(version), True)
+    m.automation.observe_policy('m', version, policy)
+  m.automation.observe_decisions('m', '1', 'partial', automation.decide_batch(
+      np.array([[0.9, 0.1], [0.55, 0.45]]), policy, 'partial'))
+  m.observe_unload('m', 1)
+  m.observe_unload('m', 3)  # never loaded: nothing to remove, no error
+  s = samples(m)
+  names = {(name, dict(labels).get('version')) for name, labels in s}
+  assert ('serving_automation_expected_deferral_rate', '1') not in names
+  assert ('serving_automation_expected_accuracy', '1') not in names
+  assert value(s, 'serving_automation_expected_deferral_rate', model='m', version='2',
+               bound='high') == 0.25
+  assert value(s, 'serving_automation_expected_accuracy', model='m', version='2') == 0.9
+  assert value(s, 'serving_model_version_available', model='m', version='1') == 0
+  decided = {labels: v for (name, labels), v in s.items()
+             if name == 'serving_automation_decisions_total' and dict(labels)['version'] == '1'}
+  assert sum(decided.values()) == 2, decided
+
+
 def test_feature_range_parsing():
   r = parse_feature_ranges({'a': [0, None], 'b': ['x'], 'c': {'values': ['y']}})
   assert isinstance(r['a'], NumericRange) and r['a'].high == float('inf')
