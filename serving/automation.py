@@ -58,6 +58,8 @@ RULES = (RULE_SHADOW, RULE_ASSIST, RULE_CONFIDENT, RULE_BELOW_BAND, RULE_FULL, R
          RULE_INVALID_OUTPUT)
 FULL = 'full'
 POLICY_FILE = 'automation_policy.json'
+# The `bound` label of serving_automation_expected_deferral_rate.
+DEFERRAL_BOUNDS = ('expected', 'low', 'high')
 
 
 class NoBandError(ValueError):
@@ -233,9 +235,9 @@ class AutomationMetrics:
   def observe_policy(self, model: str, version: str, policy: Optional[VersionPolicy]) -> None:
     if policy is None:
       return
-    for bound, value in (('expected', policy.expected_deferral_rate),
-                         ('low', policy.expected_deferral_rate_low),
-                         ('high', policy.expected_deferral_rate_high)):
+    for bound, value in zip(DEFERRAL_BOUNDS, (policy.expected_deferral_rate,
+                                              policy.expected_deferral_rate_low,
+                                              policy.expected_deferral_rate_high)):
       self.expected_deferral.labels(model, version, bound).set(value)
     if policy.expected_accuracy is not None:
       self.expected_accuracy.labels(model, version).set(policy.expected_accuracy)
@@ -244,7 +246,7 @@ class AutomationMetrics:
     """An unloaded version's expectations leave the exposition (a dashboard
     would otherwise compare live deferral with a band no longer served); its
     decision counters stay: what it decided while loaded still happened."""
-    for bound in ('expected', 'low', 'high'):
+    for bound in DEFERRAL_BOUNDS:
       _remove_if_present(self.expected_deferral, model, version, bound)
     _remove_if_present(self.expected_accuracy, model, version)
 
