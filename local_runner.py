@@ -33,6 +33,7 @@ input, nothing is trained or pushed and the exit code is 3.
 """
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -174,6 +175,12 @@ def run(args, spec, data_root, span, files, name, work_dir, con) -> int:
   from provenance import record as provenance
   from rollout import signoff_record
   # pylint: enable=g-import-not-at-top
+  # What is alive now (TensorFlow, TFX, Beam: ~900k objects) lives until exit.
+  # Frozen, the cyclic collector stops walking it again in every full
+  # collection of the run and in the one at interpreter exit: 2.3 s at exit
+  # alone on the taxi data. Collected first so no garbage is frozen with it.
+  gc.collect()
+  gc.freeze()
   num_rows = spans.count_rows(files)
   metadata = configs.metadata_path(work_dir, name)
   os.makedirs(os.path.dirname(metadata), exist_ok=True)
