@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument('--max-json-depth', type=int, default=d.max_json_depth)
   p.add_argument('--max-concurrent-requests', type=int, default=d.max_concurrent_requests)
   p.add_argument('--worker-threads', type=int, default=d.worker_threads)
+  p.add_argument('--batch-max-rows', type=int, default=d.batch_max_rows,
+                 help='rows of concurrent predicts merged into one model call '
+                 '(1: one call per request)')
   p.add_argument('--request-deadline-seconds', type=float, default=d.request_deadline_seconds)
   p.add_argument('--idle-connection-seconds', type=float, default=d.idle_connection_seconds)
   p.add_argument('--drain-seconds', type=float, default=d.drain_seconds)
@@ -104,7 +107,7 @@ def _limits(args: argparse.Namespace) -> Limits:
   return Limits(max_body_bytes=args.max_body_bytes, max_instances=args.max_instances,
                 max_json_depth=args.max_json_depth,
                 max_concurrent_requests=args.max_concurrent_requests,
-                worker_threads=args.worker_threads,
+                worker_threads=args.worker_threads, batch_max_rows=args.batch_max_rows,
                 request_deadline_seconds=args.request_deadline_seconds,
                 idle_connection_seconds=args.idle_connection_seconds,
                 allow_non_finite=args.allow_non_finite, drain_seconds=args.drain_seconds,

@@ -9,6 +9,10 @@ server may consume, in one place, with the defaults the CLI documents.
                             Retry-After (the client should back off and retry)
   worker_threads            threads that parse and predict (TensorFlow runs
                             its own op threads inside each call)
+  batch_max_rows            predicts of one version that arrive while its model
+                            call runs are merged into the next call, up to this
+                            many rows (1 = one call per request; see
+                            serving/batching.py)
   request_deadline_seconds  reading the body, and answering once it is read,
                             each bounded by this; past it -> 503
   idle_connection_seconds   a keep-alive connection (or a client dribbling its
@@ -32,6 +36,7 @@ class Limits:
   max_json_depth: int = 64
   max_concurrent_requests: int = 512
   worker_threads: int = 16
+  batch_max_rows: int = 32
   request_deadline_seconds: float = 30.0
   idle_connection_seconds: float = 60.0
   allow_non_finite: bool = False
@@ -41,7 +46,7 @@ class Limits:
 
   def __post_init__(self):
     for name in ('max_body_bytes', 'max_instances', 'max_json_depth',
-                 'max_concurrent_requests', 'worker_threads'):
+                 'max_concurrent_requests', 'worker_threads', 'batch_max_rows'):
       if int(getattr(self, name)) < 1:
         raise ValueError(f'Limits.{name} must be at least 1, got {getattr(self, name)}')
     for name in ('request_deadline_seconds', 'idle_connection_seconds'):

@@ -12,11 +12,13 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any, Mapping, Optional
+import weakref
+from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
 
 from serving import automation
+from serving import batching
 from serving import metrics as monitoring
 from serving import rest_codec
 from serving import router as router_lib
@@ -46,7 +48,8 @@ class Predictor:
 
   def __init__(self, metrics: monitoring.ServingMetrics, request_log: Optional[RequestLog],
                sticky_field: Optional[str], max_instances: Optional[int],
-               shadow_workers: int = 2, shadow_max_pending: int = 256):
+               shadow_workers: int = 2, shadow_max_pending: int = 256,
+               batch_max_rows: int = 1):
     self.metrics = metrics
     self.request_log = request_log
     self.sticky_field = sticky_field
@@ -59,6 +62,26 @@ class Predictor:
     self._closed = False
     # Personal data the description marks (pii): applied to every logged record.
     self.log_redactor: Optional['LogRedactor'] = None
+    # One per loaded version, gone with it (serving/batching.py).
+    self.batch_max_rows = batch_max_rows
+    self._batchers: Dict[LoadedModel, batching.Batcher] = weakref.WeakKeyDictionary()
+    self._batchers_lock = threading.Lock()
+
+  def _run_model(self, model: LoadedModel, signature_name: str,
+                 tensors: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]:
+    """The model call, merged with concurrent ones of the same version."""
+    if self.batch_max_rows <= 1:
+      return model.predict(signature_name, tensors)
+    with self._batchers_lock:
+      batcher = self._batchers.get(model)
+      if batcher is None:
+        batcher = self._batchers[model] = batching.Batcher(self.batch_max_rows)
+    return batcher.predict(model.predict, signature_name, tensors)
+
+  def batcher_of(self, model: LoadedModel) -> Optional[batching.Batcher]:
+    """The version's batcher, once a request has used it (None: batching off)."""
+    with self._batchers_lock:
+      return self._batchers.get(model)
 
   # ------------------------------------------------------------------ predict
   def _key_from_body(self, body: Any) -> Optional[str]:
@@ -111,7 +134,7 @@ class Predictor:
         raise HTTPError(404 if decision is None else 503, unavailable_message(served, v))
       decoded = rest_codec.decode_request(body, model.signatures, key_field=self.sticky_field,
                                           max_instances=self.max_instances)
-      outputs = model.predict(decoded.signature_name, decoded.tensors)
+      outputs = self._run_model(model, decoded.signature_name, decoded.tensors)
       payload = rest_codec.encode_response(outputs, decoded.row_format, decoded.batch_size)
       if 'probabilities' in outputs:  # the serving contract's output
         decisions = automation.decide_batch(outputs['probabilities'],
@@ -235,7 +258,7 @@ class Predictor:
         raise RuntimeError(f'shadow version {version} is not available')
       decoded = rest_codec.decode_request(body, model.signatures, key_field=self.sticky_field,
                                           max_instances=self.max_instances)
-      outputs = model.predict(decoded.signature_name, decoded.tensors)
+      outputs = self._run_model(model, decoded.signature_name, decoded.tensors)
       rest_codec.encode_response(outputs, decoded.row_format, decoded.batch_size)
       self.metrics.request_latency.labels(served.name, str(version), SHADOW).observe(
           time.perf_counter() - start)

@@ -164,7 +164,8 @@ class ModelServer:
                                    max_file_bytes=log_max_file_bytes)
                         if request_log_dir else None)
     self.predictor = Predictor(self.metrics, self.request_log, sticky_field,
-                               limits.max_instances, shadow_workers, shadow_max_pending)
+                               limits.max_instances, shadow_workers, shadow_max_pending,
+                               limits.batch_max_rows)
     if pii_redactor is not None:
       self.predictor.log_redactor = LogRedactor(pii_redactor, key_column=sticky_field)
     self.redact = Redactor([(self.state_dir, '<state dir>')])

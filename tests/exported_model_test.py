@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import yaml
 
@@ -158,6 +159,41 @@ def test_the_pushed_version_carries_its_band_and_partial_defers_below_it(exporte
     low, high = pushed['expected_deferral_rate_low'], pushed['expected_deferral_rate_high']
     print(f'[exported model] band {pushed["min_confidence"]:.4f}: {deferred.mean():.1%} of '
           f'200 replayed rows deferred, expected [{low:.1%}, {high:.1%}]')
+  finally:
+    srv.shutdown()
+
+
+def test_concurrent_single_row_requests_share_model_calls_and_keep_their_answers(
+    exported, tmp_path):
+  """Server-side batching (serving/batching.py) with the exported model: rows
+  sent one per request from eight threads get what one 200-row request gets,
+  in fewer model calls than requests."""
+  import concurrent.futures  # pylint: disable=g-import-not-at-top
+  root = exported.serving_root(str(tmp_path / 'serving'))
+  srv = ModelServer(root, NAME).serve_in_background()
+  try:
+    client = client_lib.ServerClient(srv.url, NAME, admin_token=srv.admin_token)
+    inputs = client.signature_inputs(exported.version)
+    instances = [replay.make_instance(r.values, inputs) for r in exported.rows[:200]]
+    path = f'/v1/models/{NAME}/versions/{exported.version}:predict'
+    status, whole, _ = client.request('POST', path, {'instances': instances})
+    assert status == 200
+    model = srv.model(NAME).store.get(exported.version)
+    calls_before = srv.predictor.batcher_of(model).calls
+
+    def one(instance):
+      return client.request('POST', path, {'instances': [instance]})
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+      answers = list(pool.map(one, instances))
+    assert [status for status, _, _ in answers] == [200] * len(instances)
+    for (_, single, _), expected in zip(answers, whole['predictions']):
+      got = single['predictions'][0]
+      assert got['class_ids'] == expected['class_ids']
+      np.testing.assert_allclose(got['probabilities'], expected['probabilities'], atol=1e-6)
+    calls = srv.predictor.batcher_of(model).calls - calls_before
+    print(f'[exported model] {len(instances)} concurrent single-row requests: {calls} model calls')
+    assert calls < len(instances)
   finally:
     srv.shutdown()
 
