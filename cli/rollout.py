@@ -45,7 +45,7 @@ from rollout import report
 from rollout import signoff as signoff_lib
 from rollout import signoff_decision
 from rollout import signoff_record
-from rollout.config import (ALREADY_STABLE, AWAITING_SIGNOFF, CANARY_MODE,
+from rollout.config import (ALREADY_STABLE, AWAITING_SIGNOFF, CANARY_MODE, DEFAULT_CONCURRENCY,
                             DEFAULT_LEASE_SECONDS, DEFAULT_STEPS, PROMOTED, SHADOW_MODE, RolloutConfig,
                             RolloutError, thresholds_for)
 from rollout.engine import run_rollout
@@ -78,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
                  help='the canary weight falls back to 0 unless renewed within this')
   p.add_argument('--max-rows', type=int, default=5000)
   p.add_argument('--max-seconds-per-step', type=float, default=300.0)
-  p.add_argument('--concurrency', type=int, default=4)
+  p.add_argument('--concurrency', type=int, default=DEFAULT_CONCURRENCY)
   p.add_argument('--request-log-dir')
   p.add_argument('--out', help='write rollout.json/.png/.html here')
   p.add_argument('--no-metadata', action='store_true',

@@ -60,7 +60,7 @@ from components.canary_rollout.executor import (EXAMPLES_KEY, MODEL_EVALUATION_K
                                                 Executor)
 from metadata.artifacts import RolloutDecision
 from rollout import guardrails
-from rollout.config import DEFAULT_STEPS, RolloutConfig
+from rollout.config import DEFAULT_CONCURRENCY, DEFAULT_STEPS, RolloutConfig
 
 
 class CanaryRolloutSpec(ComponentSpec):
@@ -116,7 +116,7 @@ class CanaryRollout(base_component.BaseComponent):
                replay_path: Optional[str] = None,
                max_replay_rows: int = 2000,
                max_seconds_per_step: float = 300.0,
-               concurrency: int = 4,
+               concurrency: int = DEFAULT_CONCURRENCY,
                mode: str = 'auto',
                kserve_storage_uri: Optional[str] = None,
                model_evaluation: Optional[types.BaseChannel] = None):

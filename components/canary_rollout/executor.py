@@ -23,8 +23,8 @@ from rollout import report
 from rollout import signoff as signoff_lib
 from rollout import signoff_decision
 from rollout import signoff_record
-from rollout.config import (DEFAULT_STEPS, NOT_PUSHED, RolloutConfig, RolloutError,
-                            RolloutResult, now_iso, thresholds_for)
+from rollout.config import (DEFAULT_CONCURRENCY, DEFAULT_STEPS, NOT_PUSHED, RolloutConfig,
+                            RolloutError, RolloutResult, now_iso, thresholds_for)
 from rollout.engine import run_rollout
 
 PUSHED_MODEL_KEY = 'pushed_model'
@@ -131,7 +131,7 @@ class Executor(base_executor.BaseExecutor):
         thresholds=thresholds_for(spec, json.loads(exec_properties.get('thresholds') or '{}')),
         max_requests_per_step=max_rows,
         max_seconds_per_step=float(exec_properties.get('max_seconds_per_step') or 300.0),
-        concurrency=int(exec_properties.get('concurrency') or 4))
+        concurrency=int(exec_properties.get('concurrency') or DEFAULT_CONCURRENCY))
     server_url = exec_properties.get('server_url') or None
     admin_token = os.environ.get(ADMIN_TOKEN_ENV) or None
     settled = signoff_decision.clear_the_way(
