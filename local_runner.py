@@ -181,6 +181,10 @@ def run(args, spec, data_root, span, files, name, work_dir, con) -> int:
   # alone on the taxi data. Collected first so no garbage is frozen with it.
   gc.collect()
   gc.freeze()
+  # The run then allocates millions of short-lived objects (Beam bundles, TF
+  # tracing); a young-generation collection every 7,000 allocations instead of
+  # 700 took the taxi run from 37.6 s to 35.4 s (medians of 3, alternating).
+  gc.set_threshold(7000, 10, 10)
   num_rows = spans.count_rows(files)
   metadata = configs.metadata_path(work_dir, name)
   os.makedirs(os.path.dirname(metadata), exist_ok=True)
