@@ -49,8 +49,10 @@ class _Request:
 
 def _rows_and_key(signature_name: str, tensors: Tensors) -> Tuple[int, Optional[Tuple]]:
   """(rows, merge key); key None = this request cannot merge with others."""
-  rows = {int(a.shape[0]) for a in tensors.values() if getattr(a, 'ndim', 0) >= 1}
-  if len(rows) != 1 or any(getattr(a, 'ndim', 0) < 1 for a in tensors.values()):
+  if any(getattr(a, 'ndim', 0) < 1 for a in tensors.values()):
+    return 0, None
+  rows = {int(a.shape[0]) for a in tensors.values()}
+  if len(rows) != 1:
     return 0, None
   key = (signature_name,) + tuple(
       (name, a.dtype.str, a.shape[1:]) for name, a in sorted(tensors.items()))
@@ -84,9 +86,7 @@ class Batcher:
   def predict(self, run: RunFn, signature_name: str, tensors: Tensors) -> Outputs:
     rows, key = _rows_and_key(signature_name, tensors)
     if key is None or rows >= self.max_rows:
-      with self._lock:
-        self.calls += 1
-      return run(signature_name, tensors)  # nothing to merge with
+      return self._call(run, signature_name, tensors)  # nothing to merge with
     me = _Request(run, signature_name, tensors, rows, key)
     with self._lock:
       if self._busy:
@@ -100,10 +100,21 @@ class Batcher:
       self._lead(me.batch)
     return me.result()
 
+  def _call(self, run: RunFn, signature_name: str, tensors: Tensors) -> Outputs:
+    with self._lock:
+      self.calls += 1
+    return run(signature_name, tensors)
+
   def _lead(self, batch: List[_Request]) -> None:
+    """Runs `batch` (its first request is this thread's), answers the rest,
+    then hands the next batch to the thread of its first request."""
     try:
       self._execute(batch)
     finally:
+      for r in batch[1:]:
+        if r.outputs is None and r.error is None:
+          r.error = RuntimeError('the shared model call did not finish')
+        r.settled.set()
       with self._lock:
         following = self._next_batch()
         if following:
@@ -137,21 +148,15 @@ class Batcher:
         pass
     for r in batch:
       try:
-        with self._lock:
-          self.calls += 1
-        r.outputs = r.run(r.signature_name, r.tensors)
+        r.outputs = self._call(r.run, r.signature_name, r.tensors)
       except Exception as e:  # pylint: disable=broad-except  (raised on its own thread)
         r.error = e
-      if r.batch is None:
-        r.settled.set()
 
   def _run_merged(self, batch: List[_Request]) -> None:
     first = batch[0]
     merged = {name: np.concatenate([r.tensors[name] for r in batch])
               for name in first.tensors}
-    with self._lock:
-      self.calls += 1
-    outputs = first.run(first.signature_name, merged)
+    outputs = self._call(first.run, first.signature_name, merged)
     total = sum(r.rows for r in batch)
     if any(getattr(v, 'ndim', 0) < 1 or v.shape[0] != total for v in outputs.values()):
       raise ValueError('an output has no row per input row: cannot split it')
@@ -161,6 +166,3 @@ class Batcher:
       start += r.rows
     with self._lock:
       self.merged_requests += len(batch)
-    for r in batch:
-      if r.batch is None:
-        r.settled.set()
