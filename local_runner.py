@@ -178,9 +178,11 @@ def run(args, spec, data_root, span, files, name, work_dir, con) -> int:
   # What is alive now (TensorFlow, TFX, Beam: ~900k objects) lives until exit.
   # Frozen, the cyclic collector stops walking it again in every full
   # collection of the run and in the one at interpreter exit: 2.3 s at exit
-  # alone on the taxi data. Collected first so no garbage is frozen with it.
-  gc.collect()
-  gc.freeze()
+  # alone on the taxi data. Collected first so no garbage is frozen with it;
+  # once per process, not again for every span of a multi-span run.
+  if not gc.get_freeze_count():
+    gc.collect()
+    gc.freeze()
   # The run then allocates millions of short-lived objects (Beam bundles, TF
   # tracing); a young-generation collection every 7,000 allocations instead of
   # 700 took the taxi run from 37.6 s to 35.4 s (medians of 3, alternating).
