@@ -5,25 +5,34 @@ import inspect
 
 import apache_beam as beam
 from apache_beam.options import pipeline_options
+from apache_beam.runners.worker import statesampler
 from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.utils import counters
 from apache_beam.transforms import core
 from apache_beam.transforms import userstate
 from apache_beam.typehints import decorators
 
-from pipeline import beam_construction
+from pipeline import beam_speedups
 
-beam_construction.apply()
+beam_speedups.apply()
 
 
 def test_apply_is_idempotent():
   view_as = pipeline_options.PipelineOptions.view_as
   signature = decorators.get_signature
-  beam_construction.apply()
+  beam_speedups.apply()
   assert pipeline_options.PipelineOptions.view_as is view_as
   assert decorators.get_signature is signature
   # Every module that imported the function by name uses the cached one.
   assert core.get_signature is signature
   assert not hasattr(view_as.__wrapped__, '__wrapped__')
+
+
+def test_bundles_sample_their_state_every_20_ms():
+  sampler = statesampler.StateSampler('step', counters.CounterFactory())
+  assert sampler.sampling_period_ms == beam_speedups.SAMPLING_PERIOD_MS == 20
+  # An explicit period still wins.
+  assert statesampler.StateSampler('step', counters.CounterFactory(), 500).sampling_period_ms == 500
 
 
 def test_one_view_per_options_and_class_sharing_values():
