@@ -81,11 +81,12 @@ class LoadedModel:
     self.version = version
     self.path = path
     self._loaded = loaded
-    self._fns = dict(loaded.signatures)
+    from serving import signature_call  # pylint: disable=g-import-not-at-top  (imports TF)
+    self._calls = {n: signature_call.SignatureCall(f) for n, f in loaded.signatures.items()}
     self.signature_defs = signature_defs  # name -> TF Serving JSON of SignatureDef
     self.automation_policy: Optional[automation.VersionPolicy] = None  # pushed with it
     self.signatures: Dict[str, SignatureInfo] = {}
-    for sig_name, fn in self._fns.items():
+    for sig_name, fn in loaded.signatures.items():
       _, kwargs = fn.structured_input_signature
       inputs = {k: _tensor_info(k, v) for k, v in sorted(kwargs.items())}
       outputs = {k: _tensor_info(k, v) for k, v in sorted(fn.structured_outputs.items())}
@@ -95,12 +96,12 @@ class LoadedModel:
               tensors: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
     """Runs one signature. Bad input content -> RequestError (400)."""
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    fn = self._fns.get(signature_name)
-    if fn is None:
+    call = self._calls.get(signature_name)
+    if call is None:
       raise RequestError(f'serving signature name: "{signature_name}" not found in '
-                         f'signature def; available: {sorted(self._fns)}')
+                         f'signature def; available: {sorted(self._calls)}')
     try:
-      outputs = fn(**tensors)
+      outputs = call(tensors)
     except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as e:
       raise RequestError(f'the model rejected the input: {_first_line(e.message)}') from e
     except (TypeError, ValueError) as e:

@@ -1,0 +1,88 @@
+"""Calls a loaded SavedModel signature with NumPy inputs.
+
+`fn(**tensors)` on a loaded signature (a ConcreteFunction) first binds the
+arguments in Python: it canonicalises them against the function's
+FunctionType, converts each array through TensorSpec.cast and the tensor
+conversion registry, checks each is a subtype of its spec, and only then runs
+`_call_flat(flat_tensors, captured_inputs)`
+(tensorflow/python/eager/polymorphic_function/concrete_function.py,
+`_call_with_structured_signature`). For one row of the taxi model's 16 inputs
+that binding costs more than running the graph: 1.14 ms per call, 0.64 ms with
+the binding replaced by the checks below. The model server makes one call per
+request (or per merged batch), so the binding was a third of a replayed
+request's Python time.
+
+When every input is exactly what the signature declares (the same names, the
+declared dtype, a shape of the declared rank that fits its known dimensions),
+`SignatureCall` converts each array with `tf.constant` and makes that same
+flat call itself, in the order FunctionType.unpack_inputs uses (the
+parameters' order; one tensor per TensorSpec parameter). Anything else
+(a missing or extra input, another dtype, another rank, a signature whose
+inputs are not all plain tensors) goes through `fn(**tensors)` unchanged, so
+TensorFlow's own binding reports the mistake as before.
+"""
+
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+
+def _plain_tensor_inputs(fn: Any) -> Optional[List[Tuple[str, tf.TensorSpec]]]:
+  """[(name, spec)] in flat-call order, or None if the fast path does not apply."""
+  try:
+    args, kwargs = fn.structured_input_signature
+    parameters = fn.function_type.parameters
+  except AttributeError:  # not a ConcreteFunction of this TensorFlow
+    return None
+  if args or not hasattr(fn, '_call_flat') or list(parameters) != sorted(kwargs):
+    return None
+  if not all(type(spec) is tf.TensorSpec for spec in kwargs.values()):  # pylint: disable=unidiomatic-typecheck
+    return None  # sparse, ragged or nested inputs: TensorFlow binds them
+  return [(name, kwargs[name]) for name in parameters]
+
+
+def _fits(array: Any, spec: tf.TensorSpec) -> bool:
+  if not isinstance(array, np.ndarray):
+    return False
+  if spec.dtype == tf.string:
+    if array.dtype.kind not in 'OS':
+      return False
+  elif array.dtype != spec.dtype.as_numpy_dtype:
+    return False
+  dims = spec.shape.as_list() if spec.shape.rank is not None else None
+  if dims is None:
+    return True
+  return array.ndim == len(dims) and all(
+      d is None or d == n for d, n in zip(dims, array.shape))
+
+
+class SignatureCall:
+  """`call(tensors)` == `fn(**tensors)`, without the per-call binding when it can."""
+
+  def __init__(self, fn: Any):
+    self._fn = fn
+    self._inputs = _plain_tensor_inputs(fn)
+
+  @property
+  def fast(self) -> bool:
+    """Whether this signature's calls can skip TensorFlow's binding at all."""
+    return self._inputs is not None
+
+  def flat_inputs(self, tensors: Mapping[str, Any]) -> Optional[List[tf.Tensor]]:
+    """The flat call's tensors, or None when TensorFlow must bind these inputs."""
+    if self._inputs is None or len(tensors) != len(self._inputs):
+      return None
+    flat = []
+    for name, spec in self._inputs:
+      array = tensors.get(name)
+      if array is None or not _fits(array, spec):
+        return None
+      flat.append(tf.constant(array, dtype=spec.dtype))
+    return flat
+
+  def __call__(self, tensors: Mapping[str, Any]) -> Dict[str, tf.Tensor]:
+    flat = self.flat_inputs(tensors)
+    if flat is None:
+      return self._fn(**tensors)
+    return self._fn._call_flat(flat, self._fn.captured_inputs)  # pylint: disable=protected-access
