@@ -17,10 +17,12 @@ answers cannot change:
   `_all_options`, so one view per (options, class) is the same view.
 - `typehints.decorators.get_signature(f)` runs `inspect.signature`, and Beam
   calls it for every method of every DoFn (`userstate.get_dofn_specs` wraps
-  each in a MethodWrapper) and again per DoFn parameter lookup. A function's
-  signature is fixed by the function: cached per Python function, and per
-  "bound or not" because a bound method's signature drops its first
-  parameter.
+  each in a MethodWrapper) and again per DoFn parameter lookup. Cached per
+  Python function, and per "bound or not" because a bound method's signature
+  drops its first parameter. This assumes what inspect.signature reads
+  (`__signature__`, `__wrapped__`, `__defaults__`, annotations) is not
+  reassigned after a function is first used; Beam, TFX, TFT, TFMA and TFDV
+  set them only when a function is made.
 
 Bundles. Each bundle starts a state-sampler thread (it attributes time to
 the running step for Beam's metrics) and joins it at the end; the thread
@@ -34,14 +36,17 @@ without the GIL.
 Measured on the taxi run (2 cores; medians of 3 alternating runs; the
 benchmarks/README section "Beam's fixed costs"): 39.3 s -> 37.2 s with the
 option views cached, -> 35.6 s with the signatures too (Transform 9.4 ->
-7.4 s, Evaluator 4.9 -> 4.3 s), 35.5 s -> 34.3 s with the sampling period.
+7.4 s, Evaluator 5.0 -> 4.3 s), 35.5 s -> 34.3 s with the sampling period.
 
-apply() patches the imported Beam modules in this process and is idempotent.
+apply() patches the imported Beam modules in this process and is idempotent;
+the caches hold their keys weakly (an options object or function no longer
+used is dropped with its entry).
 Beam's worker processes (multi_processing mode, big data) are not patched;
 their bundles are long, so the sampler's wait is small there. Graphs and
 results are unchanged: both caches return what the uncached call returned.
 """
 
+import functools
 import inspect
 import types
 import weakref
@@ -56,6 +61,7 @@ _APPLIED = False
 def _cached_view_as(view_as: Callable) -> Callable:
   views: 'weakref.WeakKeyDictionary[Any, Dict[type, Any]]' = weakref.WeakKeyDictionary()
 
+  @functools.wraps(view_as)
   def cached(self, cls):
     per_class = views.get(self)
     if per_class is None:
@@ -65,14 +71,13 @@ def _cached_view_as(view_as: Callable) -> Callable:
       view = per_class[cls] = view_as(self, cls)
     return view
 
-  cached.__wrapped__ = view_as
-  cached.__doc__ = view_as.__doc__
   return cached
 
 
 def _cached_signature(get_signature: Callable) -> Callable:
   signatures: 'weakref.WeakKeyDictionary[Any, Dict[bool, Any]]' = weakref.WeakKeyDictionary()
 
+  @functools.wraps(get_signature)
   def cached(func):
     bound = isinstance(func, types.MethodType)
     key = func.__func__ if bound else func
@@ -88,7 +93,6 @@ def _cached_signature(get_signature: Callable) -> Callable:
       signature = per_kind[bound] = get_signature(func)
     return signature
 
-  cached.__wrapped__ = get_signature
   return cached
 
 

@@ -14,13 +14,18 @@ request's Python time.
 
 When every input is exactly what the signature declares (the same names, the
 declared dtype, a shape of the declared rank that fits its known dimensions),
-`SignatureCall` converts each array with `tf.constant` and makes that same
-flat call itself, in the order FunctionType.unpack_inputs uses (the
-parameters' order; one tensor per TensorSpec parameter). Anything else
-(a missing or extra input, another dtype, another rank, a signature whose
-inputs are not all plain tensors) goes through `fn(**tensors)` unchanged, so
-TensorFlow's own binding reports the mistake as before.
+`SignatureCall` converts each array with `tf.constant` (what TensorSpec.cast
+does with a NumPy array) and makes that same flat call itself, one tensor per
+TensorSpec parameter in the parameters' order. Anything else (a missing or
+extra input, another dtype, another rank, a signature whose inputs are not
+all plain tensors, a TensorFlow whose `_call_flat` takes other arguments)
+goes through `fn(**tensors)` unchanged, so TensorFlow's own binding reports
+the mistake as before. One difference: the fast path skips `_call_impl`'s
+profiler event (`tf_function_call="concrete"`), so a TensorFlow profile of
+the server shows the graph's ops without that enclosing event.
 """
+
+import inspect
 
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -35,11 +40,22 @@ def _plain_tensor_inputs(fn: Any) -> Optional[List[Tuple[str, tf.TensorSpec]]]:
     parameters = fn.function_type.parameters
   except AttributeError:  # not a ConcreteFunction of this TensorFlow
     return None
-  if args or not hasattr(fn, '_call_flat') or list(parameters) != sorted(kwargs):
+  # FunctionType.unpack_inputs flattens keyword-only parameters sorted by
+  # name; parameters in that same order make the flat call's order theirs.
+  if args or list(parameters) != sorted(kwargs) or not _takes_flat_call(fn):
     return None
   if not all(type(spec) is tf.TensorSpec for spec in kwargs.values()):  # pylint: disable=unidiomatic-typecheck
     return None  # sparse, ragged or nested inputs: TensorFlow binds them
   return [(name, kwargs[name]) for name in parameters]
+
+
+def _takes_flat_call(fn: Any) -> bool:
+  """Whether fn has the `_call_flat(tensor_inputs, captured_inputs)` used here."""
+  try:
+    names = list(inspect.signature(fn._call_flat).parameters)  # pylint: disable=protected-access
+  except (AttributeError, TypeError, ValueError):
+    return False
+  return len(names) == 2 and names[1] == 'captured_inputs'
 
 
 def _fits(array: Any, spec: tf.TensorSpec) -> bool:

@@ -90,7 +90,38 @@ def test_a_bad_request_is_still_a_request_error(loaded):
     loaded.predict('serving_default', tensors)
 
 
-def test_signatures_with_nested_or_sparse_inputs_are_always_bound_by_tensorflow():
+class _Signature:
+  """A loaded signature's shape, to vary one thing at a time."""
+
+  def __init__(self, kwargs, call_flat=None):
+    self.structured_input_signature = ((), kwargs)
+    self.function_type = type('FunctionType', (), {'parameters': dict.fromkeys(sorted(kwargs))})
+    self._call_flat = call_flat or (lambda tensor_inputs, captured_inputs: {})
+    self.captured_inputs = []
+
+  def __call__(self, **tensors):
+    return {'bound': tf.constant(1)}
+
+
+def test_only_plain_tensor_signatures_with_the_known_flat_call_skip_tensorflows_binding():
+  dense = {'x': tf.TensorSpec([None], tf.float32, name='x')}
+  assert SignatureCall(_Signature(dense)).fast
+  # Sparse or nested inputs: TensorFlow binds them.
+  assert not SignatureCall(_Signature({'x': tf.SparseTensorSpec([None, 1], tf.float32)})).fast
+  assert not SignatureCall(_Signature({'x': {'y': tf.TensorSpec([None], tf.float32)}})).fast
+  # A TensorFlow whose _call_flat takes other arguments.
+  assert not SignatureCall(_Signature(dense, call_flat=lambda tensor_inputs: {})).fast
+  # Parameters in another order than the flat call's.
+  odd = _Signature({'a': dense['x'], 'b': dense['x']})
+  odd.function_type.parameters = {'b': None, 'a': None}
+  assert not SignatureCall(odd).fast
+  # Not fast: every call is TensorFlow's own.
+  slow = SignatureCall(_Signature({'x': tf.SparseTensorSpec([None, 1], tf.float32)}))
+  assert slow.flat_inputs({'x': np.zeros(1, np.float32)}) is None
+  assert 'bound' in slow({'x': np.zeros(1, np.float32)})
+
+
+def test_a_sparse_positional_function_is_bound_by_tensorflow():
 
   class Sparse(tf.Module):
 

@@ -163,9 +163,10 @@ def test_the_pushed_version_carries_its_band_and_partial_defers_below_it(exporte
     srv.shutdown()
 
 
-def test_the_exported_signatures_are_called_flat_with_the_same_answers(exported):
-  """serving/signature_call.py's fast path applies to what the pipeline exports
-  and answers what TensorFlow's own argument binding answers."""
+def test_the_exported_signatures_are_called_flat_with_the_same_answers(exported, monkeypatch):
+  """serving/signature_call.py's fast path applies to what the pipeline exports,
+  the model server's predict takes it, and it answers what TensorFlow's own
+  argument binding answers."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from serving import rest_codec  # pylint: disable=g-import-not-at-top
   from serving.model_store import ModelStore  # pylint: disable=g-import-not-at-top
@@ -174,16 +175,23 @@ def test_the_exported_signatures_are_called_flat_with_the_same_answers(exported)
   fn = tf.saved_model.load(exported.version_dir).signatures['serving_default']
   inputs = {name: ('string' if info.dtype == 'string' else 'float')
             for name, info in model.signatures['serving_default'].inputs.items()}
-  call = SignatureCall(fn)
-  assert call.fast
+  assert SignatureCall(fn).fast
+  flat_calls = []
+  flat_inputs = SignatureCall.flat_inputs
+
+  def counted(self, tensors):
+    flat = flat_inputs(self, tensors)
+    flat_calls.append(flat is not None)
+    return flat
+  monkeypatch.setattr(SignatureCall, 'flat_inputs', counted)
   for rows in (exported.rows[:1], exported.rows[:100]):
     body = {'instances': [replay.make_instance(r.values, inputs) for r in rows]}
     tensors = rest_codec.decode_request(body, model.signatures).tensors
-    assert call.flat_inputs(tensors) is not None
     expected = fn(**tensors)
     got = model.predict('serving_default', tensors)
     for name in expected:
       np.testing.assert_array_equal(got[name], expected[name].numpy())
+  assert flat_calls == [True, True]  # both predicts took the flat call
 
 
 def test_concurrent_single_row_requests_share_model_calls_and_keep_their_answers(
