@@ -12,15 +12,16 @@ the binding replaced by the checks below. The model server makes one call per
 request (or per merged batch), so the binding was a third of a replayed
 request's Python time.
 
-When every input is exactly what the signature declares (the same names, the
-declared dtype, a shape of the declared rank that fits its known dimensions),
-`SignatureCall` converts each array with `tf.constant` (what TensorSpec.cast
-does with a NumPy array) and makes that same flat call itself, one tensor per
-TensorSpec parameter in the parameters' order. Anything else (a missing or
-extra input, another dtype, another rank, a signature whose inputs are not
-all plain tensors, a TensorFlow whose `_call_flat` takes other arguments)
-goes through `fn(**tensors)` unchanged, so TensorFlow's own binding reports
-the mistake as before. One difference: the fast path skips `_call_impl`'s
+When every input is exactly what the signature declares (the same names, and
+each NumPy array, converted by `tf.constant` as TensorSpec.cast converts it,
+`is_compatible_with` its TensorSpec: the same dtype, a shape of the spec's
+rank that fits its known dimensions), `SignatureCall` makes that same flat
+call itself, one tensor per TensorSpec parameter in the parameters' order.
+Anything else (a missing or extra input, another dtype, another rank, values
+that do not convert, a signature whose inputs are not all plain tensors, a
+TensorFlow whose `_call_flat` takes other arguments) goes through
+`fn(**tensors)` unchanged, so TensorFlow's own binding reports the mistake as
+before. One difference: the fast path skips `_call_impl`'s
 profiler event (`tf_function_call="concrete"`), so a TensorFlow profile of
 the server shows the graph's ops without that enclosing event.
 """
@@ -58,21 +59,6 @@ def _takes_flat_call(fn: Any) -> bool:
   return len(names) == 2 and names[1] == 'captured_inputs'
 
 
-def _fits(array: Any, spec: tf.TensorSpec) -> bool:
-  if not isinstance(array, np.ndarray):
-    return False
-  if spec.dtype == tf.string:
-    if array.dtype.kind not in 'OS':
-      return False
-  elif array.dtype != spec.dtype.as_numpy_dtype:
-    return False
-  dims = spec.shape.as_list() if spec.shape.rank is not None else None
-  if dims is None:
-    return True
-  return array.ndim == len(dims) and all(
-      d is None or d == n for d, n in zip(dims, array.shape))
-
-
 class SignatureCall:
   """`call(tensors)` == `fn(**tensors)`, without the per-call binding when it can."""
 
@@ -92,9 +78,17 @@ class SignatureCall:
     flat = []
     for name, spec in self._inputs:
       array = tensors.get(name)
-      if array is None or not _fits(array, spec):
+      if not isinstance(array, np.ndarray):
         return None
-      flat.append(tf.constant(array, dtype=spec.dtype))
+      try:
+        tensor = tf.constant(array)
+      except (TypeError, ValueError):
+        return None  # TensorFlow's binding says what is wrong with it
+      # TensorFlow's own test: the same dtype, a shape of the spec's rank
+      # that fits its known dimensions.
+      if not spec.is_compatible_with(tensor):
+        return None
+      flat.append(tensor)
     return flat
 
   def __call__(self, tensors: Mapping[str, Any]) -> Dict[str, tf.Tensor]:

@@ -59,7 +59,8 @@ def test_serialized_examples_take_the_flat_call_too(loaded):
                                 fn(**tensors)['probabilities'].numpy())
 
 
-@pytest.mark.parametrize('mistake', ['rank', 'dtype', 'missing', 'extra', 'not_an_array'])
+@pytest.mark.parametrize('mistake', ['rank', 'dtype', 'missing', 'extra', 'not_an_array',
+                                     'unconvertible'])
 def test_inputs_that_do_not_match_exactly_get_tensorflows_own_binding(loaded, mistake):
   fn = loaded.saved.signatures['serving_default']
   call = SignatureCall(fn)
@@ -72,6 +73,8 @@ def test_inputs_that_do_not_match_exactly_get_tensorflows_own_binding(loaded, mi
     del tensors['annual_income']
   elif mistake == 'extra':
     tensors['surprise'] = np.zeros(3, np.float32)
+  elif mistake == 'unconvertible':
+    tensors['home_ownership'] = np.array([None, 'RENT', None], dtype=object)
   else:
     tensors['annual_income'] = tensors['annual_income'].tolist()
   assert call.flat_inputs(tensors) is None
